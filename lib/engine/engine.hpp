@@ -1,0 +1,71 @@
+// The kernel engine: load the BPF program with a compiled policy, attach it
+// with bpf_links to a cgroup, pin everything so enforcement outlives us,
+// replace it atomically, report on it, take it away.
+//
+// Pins under the pin dir (default /sys/fs/bpf/portauth):
+//   link_bind4, link_bind6   the bpf_links (their programs hold every policy map)
+//   counters, rule_names, meta   this generation's maps, read by `status`
+//   events                   the ring buffer of refused binds, kept across applies
+//   sysctl_ports             the ports this engine added to ip_local_reserved_ports
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "policy/compile.hpp"
+
+namespace portauth {
+
+inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/portauth";
+
+struct EngineTarget {
+    std::string pin_dir = kDefaultPinDir;
+    std::string cgroup;       // absolute path of a cgroup v2 directory
+    std::string policy_dir;   // recorded for status
+};
+
+struct ApplyReport {
+    uint32_t rules = 0;
+    bool replaced = false;            // an earlier policy was swapped out
+    bool eacces = true;               // denials return EACCES (else EPERM)
+    std::string cgroup;
+    std::set<uint16_t> sysctl_added;  // ports now in ip_local_reserved_ports because of us
+    double load_ms = 0, total_ms = 0;
+};
+
+struct RuleStatus {
+    uint32_t id = 0;
+    std::string name;
+    uint64_t allowed = 0, denied = 0;
+};
+
+struct EngineStatus {
+    bool active = false;
+    std::string problem;       // why not active, or what looks wrong
+    std::string cgroup;
+    std::string policy_dir;
+    uint64_t applied_at = 0;
+    uint64_t netns_cookie = 0;
+    uint32_t rule_count = 0;
+    uint32_t generation = 0;
+    bool root_exempt = true;
+    bool eacces = true;
+    uint32_t prog_id_bind4 = 0, prog_id_bind6 = 0;
+    std::vector<RuleStatus> rules;
+    std::set<uint16_t> sysctl_ports;
+};
+
+// One line saying what this kernel lacks, or ok.
+Status probe_kernel();
+
+Result<ApplyReport> engine_apply(const KernelImage& image, const EngineTarget& target);
+Result<EngineStatus> engine_status(const std::string& pin_dir);
+Status engine_unload(const std::string& pin_dir);
+
+// Reads the pinned ring buffer of refused binds; for portwatch and tests.
+std::string pin_path(const std::string& pin_dir, const char* name);
+
+}  // namespace portauth

@@ -1,0 +1,187 @@
+/*
+ * portauth-api.h - the contract between portauth.bpf.c and the C++ engine.
+ *
+ * Plain fixed-width C, included by both sides. Every map is described here:
+ * its key, its value, byte order and a worked example. Nothing in here is
+ * C++ or kernel-only.
+ *
+ * Byte order: ports are HOST order in every key and value (the BPF program
+ * converts ctx->user_port with bpf_ntohs once). Addresses are NETWORK order
+ * bytes, as in struct in_addr / in6_addr. IPv4 addresses use addr[0..3] and
+ * addr[4..15] are zero; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is
+ * always stored and looked up as the IPv4 address.
+ *
+ * Rule ids: every policy entry that can decide a bind (a byport or byaddr
+ * file, one line of a byuid file, a reservation) gets an index into
+ * `rules`; the same index names it in `counters`, `rule_names` and events.
+ */
+#ifndef PORTAUTH_API_H
+#define PORTAUTH_API_H
+
+#ifdef __BPF__
+/* vmlinux.h provides the __u8.. types on the BPF side. */
+#else
+#include <linux/types.h>
+#endif
+
+/* Limits the kernel side is built for; the compiler refuses policies past them. */
+#define PA_MAX_RULES_PER_PORT 16   /* reservations touching one proto/port; byuid lines per uid/port */
+#define PA_MAX_GROUPS 64           /* supplementary groups examined (the lowest gids) */
+#define PA_RULE_NAME_LEN 128
+#define PA_NO_RULE 0xffffffffu
+
+enum pa_proto {
+    PA_PROTO_TCP = 6,   /* IPPROTO_TCP; MPTCP binds arrive as TCP */
+    PA_PROTO_UDP = 17,  /* IPPROTO_UDP */
+};
+
+enum pa_family {
+    PA_FAMILY_ANY = 0,  /* a reservation on every local address */
+    PA_FAMILY_V4 = 4,
+    PA_FAMILY_V6 = 6,
+};
+
+/* pa_ports: ARRAY, 65536 entries, key = port (host order), value below.
+ * The fast path: a port whose entry is all zero (and byport_rule == 0 with
+ * flag PA_PORT_BYPORT clear) is not mentioned by the policy; the bind goes
+ * on with one array lookup.
+ * Example: byport/80 is rule 3 and reserve/udp/80 exists ->
+ *   pa_ports[80] = { .byport_rule = 3, .flags = PA_PORT_BYPORT | PA_PORT_RESV_UDP } */
+enum pa_port_flags {
+    PA_PORT_BYPORT = 1 << 0,    /* byport_rule is valid */
+    PA_PORT_BYADDR = 1 << 1,    /* look in pa_byaddr */
+    PA_PORT_BYUID = 1 << 2,     /* look in pa_byuid */
+    PA_PORT_RESV_TCP = 1 << 3,  /* look in pa_resv with proto tcp */
+    PA_PORT_RESV_UDP = 1 << 4,  /* look in pa_resv with proto udp */
+};
+
+struct pa_port {
+    __u32 byport_rule;
+    __u32 flags;
+};
+
+/* pa_byaddr: HASH, key = struct pa_addr_key, value = __u32 rule id.
+ * Only the spelling authbind consults first survives compilation.
+ * Example: byaddr/127.0.0.1,80 (rule 5) ->
+ *   { .port = 80, .family = 4, .addr = {127,0,0,1} } => 5 */
+struct pa_addr_key {
+    __u16 port;
+    __u8 family;
+    __u8 pad;
+    __u8 addr[16];
+};
+
+/* pa_byuid: HASH, key = struct pa_uid_key, value = struct pa_rule_list of
+ * byuid line rules whose port range covers `port`, for that uid, taken from
+ * byuid/!UID for ports 512-1023 and from byuid/UID otherwise.
+ * Example: byuid/1001 line 2 "0.0.0.0/0,80-81" is rule 7 ->
+ *   { .uid = 1001, .port = 80 } => { .count = 1, .rule = {7} }, same for 81. */
+struct pa_uid_key {
+    __u32 uid;
+    __u16 port;
+    __u16 pad;
+};
+
+struct pa_rule_list {
+    __u32 count;
+    __u32 rule[PA_MAX_RULES_PER_PORT];
+};
+
+/* pa_resv: HASH, key = struct pa_resv_key, value = struct pa_rule_list of
+ * every reservation on that proto/port, on any address.
+ * Example: reserve/udp/5060 (rule 0) and reserve/udp/5060@127.0.0.1 (rule 1) ->
+ *   { .port = 5060, .proto = 17 } => { .count = 2, .rule = {0, 1} } */
+struct pa_resv_key {
+    __u16 port;
+    __u8 proto;
+    __u8 pad;
+};
+
+/* pa_rules: ARRAY, key = rule id, value below: who the entry lets through
+ * (the POSIX ACL access check for X_OK, see may_execute) and, for byuid lines
+ * and reservations, the addresses it covers.
+ *   byuid line:   family 4/6, [low, high] inclusive address interval
+ *   reservation:  family 0 = every address, else low = the one address
+ * Example: reserve/udp/5060 owned by uid 0, mode 0400, ACL user:51000:--x,
+ * mask --x -> { .kind = PA_RULE_RESERVE, .owner_uid = 0, .owner_x = 0,
+ *   .has_acl = 1, .mask_x = 1, .family = 0 } and pa_acl {rule, user, 51000} => 1 */
+enum pa_rule_kind {
+    PA_RULE_BYPORT = 1,
+    PA_RULE_BYADDR = 2,
+    PA_RULE_BYUID = 3,
+    PA_RULE_RESERVE = 4,
+};
+
+struct pa_rule {
+    __u32 kind;
+    __u32 owner_uid;
+    __u32 owner_gid;
+    __u8 owner_x;
+    __u8 group_x;   /* ACL_GROUP_OBJ (unmasked) with an ACL, else the mode's group x bit */
+    __u8 other_x;
+    __u8 has_acl;
+    __u8 mask_x;
+    __u8 family;
+    __u8 proto;
+    __u8 pad;
+    __u8 low[16];
+    __u8 high[16];
+};
+
+/* pa_acl: HASH, key = struct pa_acl_key, value = __u8 x bit of a named ACL
+ * entry, unmasked. Only rules with has_acl have entries here. */
+enum pa_acl_kind { PA_ACL_USER = 1, PA_ACL_GROUP = 2 };
+
+struct pa_acl_key {
+    __u32 rule;
+    __u32 kind;
+    __u32 id;
+};
+
+/* pa_counters: PERCPU_ARRAY, key = rule id. `allowed`: binds the rule let
+ * through (a grant that granted, a reservation whose owner bound). `denied`:
+ * binds refused because of a reservation, and binds for which a grant entry
+ * existed but did not grant (the kernel's own CAP_NET_BIND_SERVICE check then
+ * decides). Counters start at zero with every apply. */
+struct pa_counter {
+    __u64 allowed;
+    __u64 denied;
+};
+
+/* pa_events: RINGBUF, one struct pa_event per bind refused by a reservation.
+ * Kept across applies (the engine reuses the pinned map). */
+struct pa_event {
+    __u64 time_ns;      /* bpf_ktime_get_boot_ns() */
+    __u32 pid;          /* thread group id */
+    __u32 tid;
+    __u32 uid;          /* effective uid */
+    __u32 gid;          /* effective gid */
+    __u32 rule;         /* the reservation that refused */
+    __u16 port;         /* host order */
+    __u8 proto;         /* enum pa_proto */
+    __u8 family;        /* 4 or 6; wildcard binds carry an all-zero addr */
+    __u8 addr[16];
+    char comm[16];
+};
+
+/* pa_rule_names: ARRAY, key = rule id, value = NUL-terminated origin of the
+ * rule relative to the policy dir ("byport/80", "byuid/1001:2"). Written by
+ * the engine, read by status and portwatch; never by the BPF program. */
+struct pa_rule_name {
+    char name[PA_RULE_NAME_LEN];
+};
+
+/* pa_meta: ARRAY, 1 entry, written by the engine for status; never read by BPF. */
+struct pa_meta {
+    __u64 applied_at;        /* CLOCK_REALTIME seconds */
+    __u64 netns_cookie;
+    __u32 rule_count;
+    __u32 generation;
+    __u8 root_exempt;
+    __u8 errno_is_eacces;    /* 1 when the kernel let us choose EACCES */
+    __u8 pad[6];
+    char policy_dir[256];
+    char cgroup[256];
+};
+
+#endif /* PORTAUTH_API_H */

@@ -1,0 +1,182 @@
+#include "engine/system.hpp"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "common/fd.hpp"
+#include "common/parse.hpp"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+namespace portauth {
+
+namespace {
+
+constexpr const char* kReservedPorts = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+
+// mountinfo escapes spaces etc. as \040.
+std::string unescape_mountinfo(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size()) {
+            out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+            i += 3;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+Result<std::string> read_small_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return sys_error("cannot read '" + path + "'");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+Result<std::string> find_cgroup2_mount() {
+    std::ifstream in("/proc/self/mountinfo");
+    if (!in) return sys_error("cannot read '/proc/self/mountinfo'");
+    std::string line, best;
+    while (std::getline(in, line)) {
+        std::istringstream ls(line);
+        std::vector<std::string> f;
+        std::string tok;
+        while (ls >> tok) f.push_back(tok);
+        size_t dash = 0;
+        while (dash < f.size() && f[dash] != "-") ++dash;
+        if (dash + 1 >= f.size() || f[dash + 1] != "cgroup2" || f.size() < 5) continue;
+        std::string mnt = unescape_mountinfo(f[4]);
+        if (best.empty() || mnt == "/sys/fs/cgroup") best = mnt;
+    }
+    if (best.empty())
+        return logic_error("no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo); portauth needs cgroup v2");
+    return best;
+}
+
+Result<std::string> current_cgroup() {
+    auto text = read_small_file("/proc/self/cgroup");
+    if (!text) return text.error();
+    std::istringstream in(*text);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("0::", 0) == 0) return line.substr(3);
+    return logic_error("this process has no cgroup v2 membership in /proc/self/cgroup");
+}
+
+Result<uint64_t> cgroup_id(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return sys_error("cannot stat cgroup '" + path + "'");
+    return static_cast<uint64_t>(st.st_ino);
+}
+
+bool is_on_bpffs(const std::string& path) {
+    struct statfs fs {};
+    return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+Status ensure_bpffs_dir(const std::string& dir) {
+    if (is_on_bpffs(dir)) return {};
+    const auto slash = dir.find_last_of('/');
+    const std::string parent = slash == 0 ? "/" : dir.substr(0, slash);
+    if (is_on_bpffs(parent)) {
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create pin dir '" + dir + "'");
+        return {};
+    }
+    // /sys/fs/bpf/portauth on a system that never mounted bpffs: mount it where it belongs.
+    if (parent == "/sys/fs/bpf") {
+        if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
+            return sys_error("cannot mount bpffs on '/sys/fs/bpf'");
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create pin dir '" + dir + "'");
+        return {};
+    }
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create pin dir '" + dir + "'");
+    if (::mount("bpf", dir.c_str(), "bpf", 0, "mode=0700") != 0) return sys_error("cannot mount bpffs on '" + dir + "'");
+    return {};
+}
+
+Result<uint64_t> current_netns_cookie() {
+    Fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s) return sys_error("cannot create a socket to read the network namespace cookie");
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (::getsockopt(s.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0)
+        return sys_error("cannot read SO_NETNS_COOKIE (portauth needs Linux 5.14 or later)");
+    return cookie;
+}
+
+Result<std::pair<uint16_t, uint16_t>> local_port_range() {
+    auto text = read_small_file("/proc/sys/net/ipv4/ip_local_port_range");
+    if (!text) return text.error();
+    std::istringstream in(*text);
+    unsigned lo = 0, hi = 0;
+    if (!(in >> lo >> hi) || lo > 65535 || hi > 65535)
+        return logic_error("cannot parse /proc/sys/net/ipv4/ip_local_port_range: '" + *text + "'");
+    return std::pair<uint16_t, uint16_t>(static_cast<uint16_t>(lo), static_cast<uint16_t>(hi));
+}
+
+Result<std::set<uint16_t>> read_reserved_ports() {
+    auto text = read_small_file(kReservedPorts);
+    if (!text) return text.error();
+    std::set<uint16_t> ports;
+    std::string s = *text;
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    std::istringstream in(s);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        if (item.empty()) continue;
+        const auto dash = item.find('-');
+        auto lo = parse_decimal(item.substr(0, dash), 65535);
+        auto hi = dash == std::string::npos ? lo : parse_decimal(item.substr(dash + 1), 65535);
+        if (!lo || !hi || *lo > *hi) return logic_error(std::string("cannot parse ") + kReservedPorts + ": '" + s + "'");
+        for (uint64_t p = *lo; p <= *hi; ++p) ports.insert(static_cast<uint16_t>(p));
+    }
+    return ports;
+}
+
+std::string format_port_set(const std::set<uint16_t>& ports) {
+    std::string out;
+    for (auto it = ports.begin(); it != ports.end();) {
+        uint32_t lo = *it, hi = *it;
+        ++it;
+        while (it != ports.end() && *it == hi + 1) hi = *it++;
+        if (!out.empty()) out += ',';
+        out += std::to_string(lo);
+        if (hi != lo) out += "-" + std::to_string(hi);
+    }
+    return out;
+}
+
+Status write_reserved_ports(const std::set<uint16_t>& ports) {
+    Fd fd(::open(kReservedPorts, O_WRONLY | O_CLOEXEC));
+    if (!fd) return sys_error(std::string("cannot open '") + kReservedPorts + "'");
+    std::string text = format_port_set(ports);
+    if (text.empty()) text = "\n";
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        return sys_error(std::string("cannot write '") + kReservedPorts + "'");
+    return {};
+}
+
+uint32_t unprivileged_port_start() {
+    std::ifstream in("/proc/sys/net/ipv4/ip_unprivileged_port_start");
+    uint32_t v = 1024;
+    if (in >> v) return v;
+    return 1024;
+}
+
+}  // namespace portauth

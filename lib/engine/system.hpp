@@ -1,0 +1,40 @@
+// The bits of the running system the engine needs: where cgroup v2 is
+// mounted, bpffs, the network namespace, and the port sysctls.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "common/result.hpp"
+
+namespace portauth {
+
+// The cgroup v2 mount point from /proc/self/mountinfo (unified or hybrid
+// layouts: /sys/fs/cgroup or /sys/fs/cgroup/unified).
+Result<std::string> find_cgroup2_mount();
+
+// This process's cgroup v2 path relative to the mount ("/" for the root).
+Result<std::string> current_cgroup();
+
+// The cgroup v2 id of a cgroup directory (its inode number).
+Result<uint64_t> cgroup_id(const std::string& path);
+
+// Makes `dir` usable for pins: on bpffs already, or created under a bpffs
+// mount, or bpffs mounted on it.
+Status ensure_bpffs_dir(const std::string& dir);
+bool is_on_bpffs(const std::string& path);
+
+// SO_NETNS_COOKIE of this process's network namespace.
+Result<uint64_t> current_netns_cookie();
+
+// net.ipv4.ip_local_port_range and ip_local_reserved_ports of this process's
+// network namespace; ip_unprivileged_port_start.
+Result<std::pair<uint16_t, uint16_t>> local_port_range();
+Result<std::set<uint16_t>> read_reserved_ports();
+Status write_reserved_ports(const std::set<uint16_t>& ports);
+std::string format_port_set(const std::set<uint16_t>& ports);   // "80,5060-5062"
+uint32_t unprivileged_port_start();
+
+}  // namespace portauth

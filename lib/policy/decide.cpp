@@ -1,0 +1,160 @@
+#include "policy/decide.hpp"
+
+#include <algorithm>
+
+namespace portauth {
+
+namespace {
+
+std::vector<uint32_t> considered_groups(const Credentials& creds) {
+    std::vector<uint32_t> groups = creds.groups;
+    std::sort(groups.begin(), groups.end());
+    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+    if (groups.size() > kMaxGroupsConsidered) groups.resize(kMaxGroupsConsidered);
+    return groups;
+}
+
+const AclEntry* find_entry(const std::vector<AclEntry>& entries, uint32_t id) {
+    for (const auto& e : entries)
+        if (e.id == id) return &e;
+    return nullptr;
+}
+
+std::string who(const Credentials& c) { return "uid " + std::to_string(c.euid); }
+
+std::string describe(const BindRequest& r) {
+    return std::string(proto_name(r.proto)) + "/" + std::to_string(r.port) + "@" + r.addr.str_bracketed();
+}
+
+}  // namespace
+
+bool may_execute(const AccessSpec& a, const Credentials& creds) {
+    if (creds.euid == a.owner_uid) return a.owner_x;
+    const bool mask = a.has_acl ? a.mask_x : true;
+    if (a.has_acl) {
+        if (const AclEntry* u = find_entry(a.users, creds.euid)) return u->execute && mask;
+    }
+    bool matched = false;
+    std::vector<uint32_t> gids = considered_groups(creds);
+    gids.insert(gids.begin(), creds.egid);
+    for (uint32_t gid : gids) {
+        if (gid == a.owner_gid) {
+            matched = true;
+            if (a.group_x && mask) return true;
+        }
+        if (a.has_acl) {
+            if (const AclEntry* g = find_entry(a.groups, gid)) {
+                matched = true;
+                if (g->execute && mask) return true;
+            }
+        }
+    }
+    if (matched) return false;
+    return a.other_x;
+}
+
+bool collides(const Reservation& r, const BindRequest& req) {
+    if (r.proto != req.proto || req.port < r.port_min || req.port > r.port_max) return false;
+    if (!r.addr) return true;
+    if (req.addr.is_wildcard()) {
+        if (r.addr->family == req.addr.family) return true;
+        // Dual-stack assumed: see BindRequest.
+        return !req.addr.is_v4() && r.addr->is_v4();
+    }
+    return *r.addr == req.addr;
+}
+
+namespace {
+
+// authbind's order; the first entry that exists decides. nullopt: none exists.
+struct GrantAnswer {
+    Origin origin;
+    bool granted;
+};
+
+std::optional<GrantAnswer> find_grant(const Policy& p, const BindRequest& req, const Credentials& creds) {
+    for (const auto& g : p.port_grants)
+        if (g.port == req.port) return GrantAnswer{g.origin, may_execute(g.access, creds)};
+    const AddrGrant* best = nullptr;
+    for (const auto& g : p.addr_grants)
+        if (g.port == req.port && g.addr == req.addr && (!best || g.rank < best->rank)) best = &g;
+    if (best) return GrantAnswer{best->origin, may_execute(best->access, creds)};
+    const bool bang = needs_bang(req.port);
+    for (const auto& f : p.uid_grants) {
+        if (f.uid != creds.euid || f.bang != bang) continue;
+        for (const auto& line : f.lines)
+            if (req.port >= line.port_min && req.port <= line.port_max && line.addrs.contains(req.addr))
+                return GrantAnswer{line.origin, true};
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+Decision decide(const Policy& p, const BindRequest& req, const Credentials& creds, const HostFacts& host) {
+    Decision d;
+    const bool exempt = p.settings.root_exempt && creds.euid == 0;
+    bool owner = false;
+    for (const auto& r : p.reservations) {
+        if (!collides(r, req)) continue;
+        if (exempt) {
+            d.rule = r.origin;
+            continue;
+        }
+        if (!may_execute(r.access, creds)) {
+            d.allowed = false;
+            d.refused_by_policy = true;
+            d.by = DecidedBy::reservation;
+            d.rule = r.origin;
+            d.reason = describe(req) + " is reserved by " + r.origin.str() + " and " + who(creds) +
+                       " is not among its owners";
+            return d;
+        }
+        owner = true;
+        d.rule = r.origin;
+    }
+    if (owner) {
+        d.allowed = true;
+        d.cap_waived = true;
+        d.by = DecidedBy::reservation;
+        d.reason = who(creds) + " owns the reservation " + d.rule->str();
+        return d;
+    }
+    // uid 0 passes reservations (root-exempt = yes); grants and the kernel's rules still apply.
+    const std::string exempt_note =
+        exempt && d.rule ? "uid 0 is exempt from the reservation " + d.rule->str() + " (root-exempt = yes); " : "";
+    d.rule.reset();
+
+    const bool privileged = req.port < host.unprivileged_port_start;
+    if (auto grant = find_grant(p, req, creds)) {
+        d.rule = grant->origin;
+        d.by = DecidedBy::grant;
+        if (grant->granted) {
+            d.allowed = true;
+            d.cap_waived = true;
+            d.reason = exempt_note + grant->origin.str() + " grants " + describe(req) + " to " + who(creds);
+            return d;
+        }
+        d.allowed = !privileged || host.cap_net_bind_service;
+        d.reason = exempt_note + grant->origin.str() + " exists but does not grant it to " + who(creds) +
+                   (privileged ? (host.cap_net_bind_service ? "; allowed by CAP_NET_BIND_SERVICE"
+                                                            : "; the port is privileged and the process lacks CAP_NET_BIND_SERVICE")
+                               : "; the port is not privileged, so the kernel allows it");
+        return d;
+    }
+    d.by = DecidedBy::kernel;
+    if (!privileged) {
+        d.allowed = true;
+        d.reason = exempt_note + "no entry mentions " + describe(req) + "; the port is not privileged";
+    } else if (host.cap_net_bind_service) {
+        d.allowed = true;
+        d.reason = exempt_note + "no entry mentions " + describe(req) + "; allowed by CAP_NET_BIND_SERVICE";
+    } else {
+        d.allowed = false;
+        d.reason = exempt_note + "no entry grants " + describe(req) + " to " + who(creds) + " and port " + std::to_string(req.port) +
+                   " is privileged (below ip_unprivileged_port_start=" + std::to_string(host.unprivileged_port_start) + ")";
+    }
+    return d;
+}
+
+}  // namespace portauth

@@ -1,0 +1,54 @@
+// The policy decision: a pure function of (policy, bind request, credentials,
+// host facts). No I/O, no logging, no globals. The kernel program in
+// lib/engine/portauth.bpf.c implements the same rules over the tables that
+// compile.hpp produces; `portauth check`, portwatch and the differential test
+// call this.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "policy/model.hpp"
+
+namespace portauth {
+
+struct BindRequest {
+    Proto proto = Proto::tcp;
+    Address addr;            // normalised: v4-mapped is IPv4
+    uint16_t port = 0;
+    // An IPv6 wildcard bind is taken as dual-stack (it also takes the IPv4
+    // wildcard): the kernel engine cannot see IPV6_V6ONLY from its hook.
+};
+
+// What the kernel would do after our program: the classic privileged-port rule.
+struct HostFacts {
+    uint32_t unprivileged_port_start = 1024;   // net.ipv4.ip_unprivileged_port_start
+    bool cap_net_bind_service = false;         // the process holds it (uid 0 usually does)
+};
+
+enum class DecidedBy {
+    reservation,   // a reservation refused, or its owner bound it
+    grant,         // a grant entry let it through (or existed and did not)
+    kernel,        // no entry spoke; the kernel's own rules decide
+};
+
+struct Decision {
+    bool allowed = false;
+    bool refused_by_policy = false;   // a reservation refused (errno EACCES)
+    bool cap_waived = false;          // a grant or reservation ownership waives CAP_NET_BIND_SERVICE
+    DecidedBy by = DecidedBy::kernel;
+    std::optional<Origin> rule;       // the entry that decided, if any
+    std::string reason;               // one sentence for people
+};
+
+// POSIX.1e access check for X_OK on an entry (AT_EACCESS semantics, no
+// capability override). Only the egid and the lowest kMaxGroupsConsidered
+// supplementary groups count, as in the kernel engine.
+bool may_execute(const AccessSpec& access, const Credentials& creds);
+
+// Does binding `req` take an address the reservation covers?
+bool collides(const Reservation& r, const BindRequest& req);
+
+Decision decide(const Policy& policy, const BindRequest& req, const Credentials& creds, const HostFacts& host);
+
+}  // namespace portauth

@@ -1,0 +1,58 @@
+// Reading the policy tree (docs/policy-tree.md is the reference):
+//
+//   /etc/portauth/
+//     portauth.conf                 settings (optional)
+//     byport/80, byport/!600        authbind: the entry's permissions decide
+//     byaddr/127.0.0.1:80, byaddr/::1,80, byaddr/!127.0.0.1,600
+//     byuid/1001, byuid/!1001       authbind: lines "addr[/len],port[-port]"
+//     reserve/udp/5060, reserve/tcp/6000-6099@127.0.0.1
+//
+// The loader is all or nothing: the first problem (a bad name, a bad line, a
+// file anyone but root could change, a symlink, a limit exceeded) is the
+// error, naming the absolute path (and line), and no Policy is returned.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "policy/model.hpp"
+
+namespace portauth {
+
+// Limits on what the tree may hold; exceeding one is an error naming the file.
+inline constexpr size_t kMaxTreeEntries = 200000;          // files and dirs, all levels
+inline constexpr size_t kMaxUidFileBytes = 1024 * 1024;    // one byuid file
+inline constexpr size_t kMaxUidFileLines = 10000;          // one byuid file
+inline constexpr size_t kMaxLineLength = 512;              // byuid and portauth.conf lines, without '\n'
+inline constexpr size_t kMaxConfBytes = 64 * 1024;         // portauth.conf
+
+// Whose ownership the hygiene checks trust. The tools always use the default
+// (root). Tests running unprivileged, and a user checking a copy of a tree
+// they own, pass their own uid/gid: then directories, byuid files and
+// portauth.conf may be owned by root or by `owner_uid`, and edits create
+// entries owned by owner_uid:owner_gid instead of root:root.
+struct TreeOptions {
+    uint32_t owner_uid = 0;
+    uint32_t owner_gid = 0;
+};
+
+// Reads and checks the whole tree under `dir`. Policy.dir is `dir` as given;
+// error messages use the absolute path. Entries come out sorted (ports, then
+// addresses, then rank; uids; reservations by proto, ports, address).
+Result<Policy> load_policy(const std::string& dir);
+Result<Policy> load_policy(const std::string& dir, const TreeOptions& options);
+
+// $PORTAUTH_POLICY_DIR if set and non-empty, else "/etc/portauth".
+std::string default_policy_dir();
+
+// Two reservations overlap when they have the same protocol, intersecting
+// port ranges and the same address (or both no address). A reservation on
+// one address layered over a wildcard one is fine. Returns an error naming
+// both entries (paths under `root`, the policy dir as given) for the first
+// overlap in sorted order, or success.
+Status check_reservation_overlaps(const std::string& root, const std::vector<Reservation>& reservations);
+
+}  // namespace portauth

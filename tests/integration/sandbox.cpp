@@ -1,0 +1,207 @@
+#include "sandbox.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "engine/system.hpp"
+
+namespace fs = std::filesystem;
+
+namespace sandbox {
+
+namespace {
+
+std::atomic<int> g_counter{0};
+
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream out(path);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+}  // namespace
+
+ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_text) {
+    int out[2], err[2], in[2];
+    if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(in, O_CLOEXEC)) throw std::runtime_error("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    close(in[0]);
+    if (!stdin_text.empty()) (void)!write(in[1], stdin_text.data(), stdin_text.size());
+    close(in[1]);
+    ToolResult r;
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    int open_fds = 2;
+    char buf[4096];
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+            ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_fds;
+            } else {
+                (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+            }
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+}
+
+int bind_as(const std::string& cgroup, const Creds& who, const std::string& proto, const std::string& addr, uint16_t port,
+            const BindOptions& options) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC)) throw std::runtime_error("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        auto fail = [&](int e) {
+            int code = 10000 + e;   // setup failures are not bind results
+            (void)!write(p[1], &code, sizeof code);
+            _exit(1);
+        };
+        {
+            int fd = open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || write(fd, "0", 1) != 1) fail(errno);
+            close(fd);
+        }
+        if (options.new_netns && unshare(CLONE_NEWNET) != 0) fail(errno);
+        std::vector<gid_t> groups(who.groups.begin(), who.groups.end());
+        if (setgroups(groups.size(), groups.data()) != 0) fail(errno);
+        if (setresgid(who.gid, who.gid, who.gid) != 0) fail(errno);
+        if (setresuid(who.uid, who.uid, who.uid) != 0) fail(errno);
+        const bool v6 = addr.find(':') != std::string::npos;
+        const int type = proto == "tcp" ? SOCK_STREAM : SOCK_DGRAM;
+        int s = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, options.protocol);
+        if (s < 0) fail(errno);
+        if (v6) {
+            int on = options.v6_only ? 1 : 0;
+            setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+        }
+        int result = 0;
+        if (v6) {
+            sockaddr_in6 sa{};
+            sa.sin6_family = AF_INET6;
+            sa.sin6_port = htons(port);
+            inet_pton(AF_INET6, addr.c_str(), &sa.sin6_addr);
+            result = ::bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        } else {
+            sockaddr_in sa{};
+            sa.sin_family = options.unspec_family ? AF_UNSPEC : AF_INET;
+            sa.sin_port = htons(port);
+            inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+            result = ::bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        }
+        int code = result == 0 ? 0 : errno;
+        (void)!write(p[1], &code, sizeof code);
+        _exit(0);
+    }
+    close(p[1]);
+    int code = -1;
+    if (read(p[0], &code, sizeof code) != sizeof code) code = -1;
+    close(p[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (code >= 10000 || code < 0) throw std::runtime_error("bind_as: child setup failed: " + std::string(strerror(code - 10000)));
+    return code;
+}
+
+Sandbox::Sandbox() {
+    char tmpl[] = "/tmp/portauth-test-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+    tmp_ = tmpl;
+    chmod(tmp_.c_str(), 0755);
+    auto mount = portauth::find_cgroup2_mount();
+    if (!mount) throw std::runtime_error(mount.error().message());
+    cgroup_ = *mount + "/portauth-test-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
+    if (mkdir(cgroup_.c_str(), 0755) != 0) throw std::runtime_error("mkdir " + cgroup_ + ": " + strerror(errno));
+    bpffs_ = tmp_ + "/bpffs";
+    mkdir(bpffs_.c_str(), 0700);
+    if (::mount("bpf", bpffs_.c_str(), "bpf", 0, "mode=0700") != 0) throw std::runtime_error("mount bpffs");
+    pin_dir_ = bpffs_ + "/portauth";
+    policy_dir_ = tmp_ + "/policy";
+    mkdir(policy_dir_.c_str(), 0755);
+    chmod(policy_dir_.c_str(), 0755);
+}
+
+Sandbox::~Sandbox() {
+    run({PORTAUTH_BIN, "unload", "--pin-dir", pin_dir_});
+    // Kill anything a test left in the cgroup, then remove it.
+    if (FILE* f = fopen((cgroup_ + "/cgroup.kill").c_str(), "w")) {
+        fputs("1", f);
+        fclose(f);
+    }
+    for (int i = 0; i < 100 && rmdir(cgroup_.c_str()) != 0 && errno == EBUSY; ++i) usleep(10000);
+    umount2(bpffs_.c_str(), MNT_DETACH);
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+}
+
+void Sandbox::entry(const std::string& rel, uint32_t uid, uint32_t gid, mode_t mode, const std::string& acl,
+                    const std::string& content) {
+    fs::path path = fs::path(policy_dir_) / rel;
+    fs::create_directories(path.parent_path());
+    for (fs::path dir = path.parent_path(); dir.string().size() > policy_dir_.size(); dir = dir.parent_path())
+        chmod(dir.c_str(), 0755);
+    write_file(path, content);
+    if (chown(path.c_str(), uid, gid) != 0 || chmod(path.c_str(), mode) != 0) throw std::runtime_error("chown/chmod " + path.string());
+    if (!acl.empty()) {
+        auto r = run({"setfacl", "-m", acl, path.string()});
+        if (r.status != 0) throw std::runtime_error("setfacl: " + r.err);
+    }
+}
+
+void Sandbox::remove(const std::string& rel) { fs::remove(fs::path(policy_dir_) / rel); }
+
+ToolResult Sandbox::portauth(std::vector<std::string> args) {
+    std::vector<std::string> argv = {PORTAUTH_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const std::string& cmd = args.empty() ? std::string() : args[0];
+    if (cmd == "apply" || cmd == "check" || cmd == "allow" || cmd == "revoke" || cmd == "list")
+        argv.insert(argv.end(), {"--policy-dir", policy_dir_});
+    if (cmd == "apply" || cmd == "status" || cmd == "unload" || cmd == "allow" || cmd == "revoke")
+        argv.insert(argv.end(), {"--pin-dir", pin_dir_});
+    return run(argv);
+}
+
+ToolResult Sandbox::portreserve(std::vector<std::string> args) {
+    std::vector<std::string> argv = {PORTRESERVE_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--policy-dir", policy_dir_});
+    if (!args.empty() && args[0] != "list") argv.insert(argv.end(), {"--pin-dir", pin_dir_});
+    return run(argv);
+}
+
+}  // namespace sandbox

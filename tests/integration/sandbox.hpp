@@ -1,0 +1,71 @@
+// The integration tests' private corner of the machine: a child cgroup under
+// the cgroup v2 mount, a bpffs mounted in a temp dir for pins, a policy dir
+// in a temp dir. Everything is removed in the destructor, also when a test
+// fails. Binds are made by forked children that join the cgroup and become
+// numeric test users; nothing ever attaches to the root cgroup.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sandbox {
+
+struct ToolResult {
+    int status = -1;   // exit status, or 128+signal
+    std::string out, err;
+};
+
+// Runs a program (no shell), waits, captures stdout and stderr.
+ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_text = "");
+
+struct Creds {
+    uint32_t uid = 0, gid = 0;
+    std::vector<uint32_t> groups;
+};
+
+struct BindOptions {
+    bool v6_only = false;
+    bool unspec_family = false;   // bind(2) with sa_family AF_UNSPEC (IPv4 sockets only)
+    int protocol = 0;             // e.g. IPPROTO_MPTCP
+    bool new_netns = false;       // bind inside a fresh network namespace
+};
+
+// Forks a child that joins `cgroup`, drops to `who` and binds; returns 0 or the errno.
+int bind_as(const std::string& cgroup, const Creds& who, const std::string& proto, const std::string& addr,
+            uint16_t port, const BindOptions& options = {});
+
+class Sandbox {
+public:
+    Sandbox();
+    ~Sandbox();
+    Sandbox(const Sandbox&) = delete;
+    Sandbox& operator=(const Sandbox&) = delete;
+
+    const std::string& cgroup() const { return cgroup_; }
+    const std::string& pin_dir() const { return pin_dir_; }
+    const std::string& policy_dir() const { return policy_dir_; }
+    const std::string& tmp() const { return tmp_; }
+
+    // Creates the policy entry `rel` (e.g. "byport/80") with owner, group and
+    // mode; `acl` is given to setfacl -m (e.g. "u:51000:x,m::x") when non-empty.
+    void entry(const std::string& rel, uint32_t uid, uint32_t gid, mode_t mode, const std::string& acl = "",
+               const std::string& content = "");
+    void remove(const std::string& rel);
+
+    ToolResult portauth(std::vector<std::string> args);      // adds --policy-dir/--pin-dir where they belong
+    ToolResult portreserve(std::vector<std::string> args);
+    ToolResult apply() { return portauth({"apply", "--cgroup", cgroup_}); }
+
+    int bind(const Creds& who, const std::string& proto, const std::string& addr, uint16_t port,
+             const BindOptions& options = {}) const {
+        return bind_as(cgroup_, who, proto, addr, port, options);
+    }
+
+private:
+    std::string tmp_, cgroup_, bpffs_, pin_dir_, policy_dir_;
+};
+
+}  // namespace sandbox

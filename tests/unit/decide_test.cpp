@@ -1,0 +1,158 @@
+// The pure decision: authbind's lookup order, POSIX ACL evaluation,
+// reservations and what a bind covers.
+#include <gtest/gtest.h>
+
+#include "policy/decide.hpp"
+
+using namespace portauth;
+
+namespace {
+
+AccessSpec owner_only(uint32_t uid, uint32_t gid = 0) {
+    AccessSpec a;
+    a.owner_uid = uid;
+    a.owner_gid = gid;
+    a.owner_x = true;
+    return a;
+}
+
+Credentials user(uint32_t uid, uint32_t gid, std::vector<uint32_t> groups = {}) { return {uid, gid, std::move(groups)}; }
+
+BindRequest bind(Proto p, const char* addr, uint16_t port) { return {p, *Address::parse(addr), port}; }
+
+const HostFacts kNoCap{1024, false};
+
+}  // namespace
+
+TEST(DecideAccess, OwnerBitsDecideForTheOwnerEvenWhenOthersMayExecute) {
+    AccessSpec a;
+    a.owner_uid = 51000;
+    a.owner_x = false;
+    a.other_x = true;
+    EXPECT_FALSE(may_execute(a, user(51000, 51000)));
+    EXPECT_TRUE(may_execute(a, user(51001, 51001)));
+}
+
+TEST(DecideAccess, GroupClassMatchStopsFallThroughToOther) {
+    AccessSpec a;
+    a.owner_uid = 0;
+    a.owner_gid = 52000;
+    a.group_x = false;
+    a.other_x = true;
+    EXPECT_FALSE(may_execute(a, user(51000, 51000, {52000})));
+    EXPECT_TRUE(may_execute(a, user(51000, 51000, {53000})));
+}
+
+TEST(DecideAccess, AclNamedUserIsMasked) {
+    AccessSpec a;
+    a.has_acl = true;
+    a.mask_x = false;
+    a.users = {{51000, true}};
+    EXPECT_FALSE(may_execute(a, user(51000, 51000)));
+    a.mask_x = true;
+    EXPECT_TRUE(may_execute(a, user(51000, 51000)));
+}
+
+TEST(DecideAccess, AclNamedGroupGrantsThroughSupplementaryGroup) {
+    AccessSpec a;
+    a.has_acl = true;
+    a.mask_x = true;
+    a.groups = {{52000, true}};
+    EXPECT_TRUE(may_execute(a, user(51000, 51000, {52000})));
+    EXPECT_FALSE(may_execute(a, user(51000, 51000, {52001})));
+}
+
+TEST(DecideAccess, OnlyTheLowestGroupsCount) {
+    AccessSpec a;
+    a.owner_gid = 60000;
+    a.group_x = true;
+    std::vector<uint32_t> groups;
+    for (uint32_t g = 0; g < kMaxGroupsConsidered; ++g) groups.push_back(1000 + g);
+    groups.push_back(60000);   // the 65th group in sorted order: beyond what the kernel engine reads
+    EXPECT_FALSE(may_execute(a, user(51000, 51000, groups)));
+    groups.pop_back();
+    groups.push_back(500);     // sorted first: counts
+    a.owner_gid = 500;
+    EXPECT_TRUE(may_execute(a, user(51000, 51000, groups)));
+}
+
+TEST(DecideGrants, ByportThatExistsDecidesEvenWhenItRefuses) {
+    Policy p;
+    p.port_grants.push_back({80, owner_only(51001), {"byport/80"}});
+    p.uid_grants.push_back({51000, false, {{{Address::any4(), *Address::parse("255.255.255.255")}, 80, 80, {"byuid/51000", 1}}}, {"byuid/51000"}});
+    Decision d = decide(p, bind(Proto::tcp, "0.0.0.0", 80), user(51000, 51000), kNoCap);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.by, DecidedBy::grant);
+    EXPECT_EQ(d.rule->file, "byport/80");
+    d = decide(p, bind(Proto::tcp, "0.0.0.0", 80), user(51001, 51001), kNoCap);
+    EXPECT_TRUE(d.allowed);
+    EXPECT_TRUE(d.cap_waived);
+}
+
+TEST(DecideGrants, ByaddrLowestRankWins) {
+    Policy p;
+    AccessSpec nobody;
+    p.addr_grants.push_back({*Address::parse("127.0.0.1"), 80, 1, owner_only(51000), {"byaddr/127.0.0.1,80"}});
+    p.addr_grants.push_back({*Address::parse("127.0.0.1"), 80, 0, nobody, {"byaddr/127.0.0.1:80"}});
+    Decision d = decide(p, bind(Proto::udp, "127.0.0.1", 80), user(51000, 51000), kNoCap);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.rule->file, "byaddr/127.0.0.1:80");
+}
+
+TEST(DecideGrants, ByuidBangFileCoversOnly512To1023) {
+    Policy p;
+    AddressRange all4{Address::any4(), *Address::parse("255.255.255.255")};
+    p.uid_grants.push_back({51000, false, {{all4, 1, 2000, {"byuid/51000", 1}}}, {"byuid/51000"}});
+    EXPECT_TRUE(decide(p, bind(Proto::tcp, "10.0.0.1", 80), user(51000, 1), kNoCap).allowed);
+    EXPECT_FALSE(decide(p, bind(Proto::tcp, "10.0.0.1", 600), user(51000, 1), kNoCap).allowed);
+    EXPECT_FALSE(decide(p, bind(Proto::tcp, "::1", 80), user(51000, 1), kNoCap).allowed) << "IPv4 lines do not cover IPv6";
+}
+
+TEST(DecideGrants, V4MappedAddressIsTheIpv4Address) {
+    Policy p;
+    p.addr_grants.push_back({*Address::parse("127.0.0.1"), 80, 0, owner_only(51000), {"byaddr/127.0.0.1,80"}});
+    EXPECT_TRUE(decide(p, bind(Proto::tcp, "::ffff:127.0.0.1", 80), user(51000, 1), kNoCap).allowed);
+}
+
+TEST(DecideReservations, WildcardBindCollidesWithAddressSpecificReservation) {
+    Policy p;
+    Reservation r;
+    r.proto = Proto::udp;
+    r.port_min = r.port_max = 5060;
+    r.addr = *Address::parse("127.0.0.1");
+    r.access = owner_only(51001);
+    r.origin = {"reserve/udp/5060@127.0.0.1"};
+    p.reservations.push_back(r);
+    EXPECT_TRUE(decide(p, bind(Proto::udp, "0.0.0.0", 5060), user(51000, 1), kNoCap).refused_by_policy);
+    EXPECT_TRUE(decide(p, bind(Proto::udp, "::", 5060), user(51000, 1), kNoCap).refused_by_policy)
+        << "a dual-stack IPv6 wildcard takes the IPv4 address too";
+    EXPECT_FALSE(decide(p, bind(Proto::udp, "127.0.0.2", 5060), user(51000, 1), kNoCap).refused_by_policy);
+    EXPECT_FALSE(decide(p, bind(Proto::tcp, "127.0.0.1", 5060), user(51000, 1), kNoCap).refused_by_policy);
+    Decision owner = decide(p, bind(Proto::udp, "0.0.0.0", 5060), user(51001, 1), kNoCap);
+    EXPECT_TRUE(owner.allowed);
+    EXPECT_TRUE(owner.cap_waived);
+}
+
+TEST(DecideReservations, RootExemptUnlessStrict) {
+    Policy p;
+    Reservation r;
+    r.proto = Proto::tcp;
+    r.port_min = 80;
+    r.port_max = 90;
+    r.access = owner_only(51001);
+    r.origin = {"reserve/tcp/80-90"};
+    p.reservations.push_back(r);
+    HostFacts root_caps{1024, true};
+    EXPECT_TRUE(decide(p, bind(Proto::tcp, "0.0.0.0", 85), user(0, 0), root_caps).allowed);
+    p.settings.root_exempt = false;
+    Decision d = decide(p, bind(Proto::tcp, "0.0.0.0", 85), user(0, 0), root_caps);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.rule->file, "reserve/tcp/80-90");
+}
+
+TEST(DecideKernel, PrivilegedPortWithoutGrantNeedsTheCapability) {
+    Policy p;
+    EXPECT_FALSE(decide(p, bind(Proto::tcp, "0.0.0.0", 80), user(51000, 1), kNoCap).allowed);
+    EXPECT_TRUE(decide(p, bind(Proto::tcp, "0.0.0.0", 80), user(51000, 1), HostFacts{1024, true}).allowed);
+    EXPECT_TRUE(decide(p, bind(Proto::tcp, "0.0.0.0", 8080), user(51000, 1), kNoCap).allowed);
+}

@@ -1,0 +1,137 @@
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "commands.hpp"
+#include "common/json.hpp"
+#include "common/parse.hpp"
+#include "engine/system.hpp"
+#include "output.hpp"
+#include "policy/decide.hpp"
+#include "policy/spec.hpp"
+#include "policy/tree.hpp"
+
+namespace portauth::cli {
+
+namespace {
+
+bool self_has_cap_net_bind_service() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("CapEff:", 0) != 0) continue;
+        std::istringstream ss(line.substr(7));
+        unsigned long long caps = 0;
+        ss >> std::hex >> caps;
+        return caps & (1ULL << 10);   // CAP_NET_BIND_SERVICE
+    }
+    return false;
+}
+
+struct Who {
+    Credentials creds;
+    bool cap = false;
+    std::string label;
+};
+
+Result<Who> resolve_who(const CheckOptions& o) {
+    Who w;
+    if (!o.user) {
+        w.creds.euid = ::geteuid();
+        w.creds.egid = ::getegid();
+        int n = ::getgroups(0, nullptr);
+        std::vector<gid_t> g(n > 0 ? static_cast<size_t>(n) : 0);
+        if (n > 0 && ::getgroups(n, g.data()) >= 0) w.creds.groups.assign(g.begin(), g.end());
+        w.cap = self_has_cap_net_bind_service();
+        w.label = format_principal(user_principal(w.creds.euid)) + " (this process)";
+    } else {
+        auto p = parse_principal(*o.user);
+        if (!p) return p.error();
+        if (p->kind != Principal::Kind::user) return logic_error("--user takes a user, not the group '" + *o.user + "'");
+        w.creds.euid = p->id;
+        passwd pw{}, *found = nullptr;
+        std::vector<char> buf(16384);
+        if (::getpwuid_r(p->id, &pw, buf.data(), buf.size(), &found) == 0 && found) {
+            w.creds.egid = pw.pw_gid;
+            int n = 256;
+            std::vector<gid_t> g(static_cast<size_t>(n));
+            if (::getgrouplist(pw.pw_name, pw.pw_gid, g.data(), &n) >= 0) w.creds.groups.assign(g.begin(), g.begin() + n);
+        } else {
+            w.creds.egid = p->id;   // no passwd entry: a private group of the same number, unless --group says
+        }
+        w.cap = p->id == 0;
+        w.label = format_principal(*p);
+    }
+    bool first = true;
+    for (const auto& gtext : o.groups) {
+        auto g = parse_principal(gtext[0] == '%' ? gtext : "%" + gtext);
+        if (!g) return g.error();
+        if (first && o.user) {
+            w.creds.egid = g->id;   // the first --group is the effective gid
+            w.creds.groups.clear();
+        }
+        w.creds.groups.push_back(g->id);
+        first = false;
+    }
+    w.label += ", gid " + std::to_string(w.creds.egid);
+    return w;
+}
+
+const char* by_name(DecidedBy b) {
+    switch (b) {
+        case DecidedBy::reservation: return "reservation";
+        case DecidedBy::grant: return "grant";
+        case DecidedBy::kernel: return "kernel";
+    }
+    return "kernel";
+}
+
+}  // namespace
+
+int run_check(const CheckOptions& o) {
+    auto spec = parse_bind_spec(o.spec);
+    if (!spec) {
+        report_error(spec.error());
+        return kExitUsage;
+    }
+    auto who = resolve_who(o);
+    if (!who) {
+        report_error(who.error());
+        return kExitUsage;
+    }
+    auto policy = load_policy(o.common.policy_dir);
+    if (!policy) {
+        report_error(policy.error());
+        return kExitFailure;
+    }
+    BindRequest req{spec->proto, spec->addr, spec->port};
+    HostFacts host{unprivileged_port_start(), who->cap};
+    Decision d = decide(*policy, req, who->creds, host);
+    if (o.common.json) {
+        JsonWriter j;
+        j.begin_object()
+            .field("allowed", d.allowed)
+            .field("proto", proto_name(req.proto))
+            .field("addr", req.addr.str())
+            .field("port", static_cast<uint32_t>(req.port))
+            .field("uid", who->creds.euid)
+            .field("gid", who->creds.egid)
+            .field("decided_by", by_name(d.by))
+            .field("capability_waived", d.cap_waived);
+        if (d.rule) j.field("entry", d.rule->str());
+        else j.key("entry").null();
+        j.field("reason", d.reason).end_object();
+        std::printf("%s\n", j.str().c_str());
+    } else {
+        std::printf("%s/%u@%s for %s: %s\n", proto_name(req.proto), req.port, req.addr.str_bracketed().c_str(),
+                    who->label.c_str(), d.allowed ? "ALLOWED" : "REFUSED");
+        std::printf("  decided by: %s%s\n", by_name(d.by), d.rule ? (" (" + d.rule->str() + ")").c_str() : "");
+        std::printf("  why:        %s\n", d.reason.c_str());
+    }
+    return d.allowed ? kExitOk : kExitNo;
+}
+
+}  // namespace portauth::cli

@@ -1,0 +1,133 @@
+// allow / revoke / list (grants) and portreserve add / release / list.
+#include "commands.hpp"
+#include "common/json.hpp"
+#include "output.hpp"
+#include "policy/edit.hpp"
+#include "policy/spec.hpp"
+#include "policy/tree.hpp"
+
+namespace portauth::cli {
+
+namespace {
+
+Result<std::vector<Principal>> parse_principals(const std::vector<std::string>& texts) {
+    std::vector<Principal> out;
+    for (const auto& t : texts) {
+        auto p = parse_principal(t);
+        if (!p) return p.error();
+        out.push_back(*p);
+    }
+    return out;
+}
+
+template <class Spec, class ParseFn, class EditFn>
+int edit(const EditOptions& o, const char* tool, ParseFn parse, EditFn apply_edit, const char* done, bool need_principals) {
+    auto spec = parse(o.spec);
+    if (!spec) {
+        report_error(spec.error());
+        return kExitUsage;
+    }
+    auto principals = parse_principals(o.principals);
+    if (!principals) {
+        report_error(principals.error());
+        return kExitUsage;
+    }
+    if (need_principals && principals->empty()) {
+        spdlog::error("name at least one user or %group");
+        return kExitUsage;
+    }
+    if (Status s = apply_edit(o.common.policy_dir, *spec, *principals); !s) {
+        report_error(s.error());
+        return kExitFailure;
+    }
+    std::string names;
+    for (const auto& p : *principals) names += (names.empty() ? "" : ", ") + format_principal(p);
+    std::printf("%s: %s %s%s%s\n", tool, done, o.spec.c_str(), names.empty() ? "" : ": ", names.c_str());
+    if (o.no_apply) return kExitOk;
+    return reapply_after_edit(o.common, tool);
+}
+
+void print_entries(const char* tool, bool json, const std::vector<std::pair<std::string, std::vector<std::string>>>& rows,
+                   const char* what) {
+    if (json) {
+        JsonWriter j;
+        j.begin_array();
+        for (const auto& [entry, who] : rows) {
+            j.begin_object().field("entry", entry).key("principals").begin_array();
+            for (const auto& w : who) j.value(w);
+            j.end_array().end_object();
+        }
+        j.end_array();
+        std::printf("%s\n", j.str().c_str());
+        return;
+    }
+    if (rows.empty()) {
+        std::printf("%s: no %s\n", tool, what);
+        return;
+    }
+    size_t width = 5;
+    for (const auto& r : rows) width = std::max(width, r.first.size());
+    std::printf("%-*s  %s\n", static_cast<int>(width), "ENTRY", "WHO");
+    for (const auto& [entry, who] : rows) {
+        std::string list;
+        for (const auto& w : who) list += (list.empty() ? "" : ", ") + w;
+        std::printf("%-*s  %s\n", static_cast<int>(width), entry.c_str(), list.empty() ? "(nobody)" : list.c_str());
+    }
+}
+
+}  // namespace
+
+int run_allow(const EditOptions& o) {
+    return edit<GrantSpec>(o, "portauth", parse_grant_spec, [](const std::string& d, const GrantSpec& s, const std::vector<Principal>& p) { return grant_allow(d, s, p); }, "granted", true);
+}
+
+int run_revoke(const EditOptions& o) {
+    return edit<GrantSpec>(o, "portauth", parse_grant_spec, [](const std::string& d, const GrantSpec& s, const std::vector<Principal>& p) { return grant_revoke(d, s, p); }, "revoked", true);
+}
+
+int run_reserve_add(const EditOptions& o) {
+    return edit<ReserveSpec>(o, "portreserve", parse_reserve_spec, [](const std::string& d, const ReserveSpec& s, const std::vector<Principal>& p) { return reserve_add(d, s, p); }, "reserved", true);
+}
+
+int run_reserve_release(const EditOptions& o) {
+    return edit<ReserveSpec>(o, "portreserve", parse_reserve_spec, [](const std::string& d, const ReserveSpec& s, const std::vector<Principal>& p) { return reserve_release(d, s, p); }, "released", false);
+}
+
+int run_list(const Common& o) {
+    auto policy = load_policy(o.policy_dir);
+    if (!policy) {
+        report_error(policy.error());
+        return kExitFailure;
+    }
+    std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+    for (const auto& g : policy->port_grants) rows.push_back({g.origin.str(), describe_access(g.access)});
+    for (const auto& g : policy->addr_grants) rows.push_back({g.origin.str(), describe_access(g.access)});
+    for (const auto& f : policy->uid_grants)
+        for (const auto& line : f.lines) {
+            std::string addrs = line.addrs.low == line.addrs.high ? line.addrs.low.str()
+                                                                   : line.addrs.low.str() + "-" + line.addrs.high.str();
+            std::string ports = std::to_string(line.port_min) +
+                                (line.port_max != line.port_min ? "-" + std::to_string(line.port_max) : "");
+            rows.push_back({line.origin.str() + " (" + addrs + "," + ports + ")",
+                            {format_principal(user_principal(f.uid))}});
+        }
+    print_entries("portauth", o.json, rows, "grants");
+    return kExitOk;
+}
+
+int run_reserve_list(const Common& o) {
+    auto policy = load_policy(o.policy_dir);
+    if (!policy) {
+        report_error(policy.error());
+        return kExitFailure;
+    }
+    std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+    for (const auto& r : policy->reservations) {
+        ReserveSpec spec{r.proto, r.port_min, r.port_max, r.addr};
+        rows.push_back({format_reserve_spec(spec), describe_access(r.access)});
+    }
+    print_entries("portreserve", o.json, rows, "reservations");
+    return kExitOk;
+}
+
+}  // namespace portauth::cli

@@ -1,0 +1,75 @@
+// portauth's and portreserve's subcommands: one file each (cmd_*.cpp). main
+// parses the command line into these structs and calls run_*; each returns
+// the process exit status.
+//
+// Exit statuses (stable, documented in portauth(8)):
+//   0   done; check: allowed; status: active
+//   1   a negative answer: check: refused; status: not active
+//   100 usage error
+//   111 failure: a policy refused (the previous one stays), a system call failed
+//   126 adverb: PROGRAM is not executable;  127: PROGRAM not found
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portauth::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitNo = 1;
+inline constexpr int kExitUsage = 100;
+inline constexpr int kExitFailure = 111;
+inline constexpr int kExitNotExecutable = 126;
+inline constexpr int kExitNotFound = 127;
+
+struct Common {
+    std::string policy_dir;   // filled with the default when not given
+    std::string pin_dir;
+    bool json = false;
+};
+
+struct ApplyOptions {
+    Common common;
+    std::optional<std::string> cgroup;
+};
+
+struct CheckOptions {
+    Common common;
+    std::optional<std::string> user;
+    std::vector<std::string> groups;
+    std::string spec;
+};
+
+struct EditOptions {
+    Common common;
+    std::string spec;
+    std::vector<std::string> principals;
+    bool no_apply = false;
+};
+
+struct AdverbOptions {
+    std::string pin_dir;
+    std::vector<std::string> argv;   // PROGRAM ARGS...
+};
+
+int run_apply(const ApplyOptions&);
+int run_status(const Common&);
+int run_unload(const Common&);
+int run_check(const CheckOptions&);
+int run_allow(const EditOptions&);
+int run_revoke(const EditOptions&);
+int run_list(const Common&);
+int run_adverb(const AdverbOptions&);
+
+int run_reserve_add(const EditOptions&);
+int run_reserve_release(const EditOptions&);
+int run_reserve_list(const Common&);
+
+// Shared by the edit commands: re-apply when the engine at common.pin_dir
+// enforces common.policy_dir (the edit takes effect at once).
+int reapply_after_edit(const Common&, const char* tool);
+
+std::string default_pin_dir();   // $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth
+
+}  // namespace portauth::cli

@@ -1,0 +1,138 @@
+// portauth: parse the command line, fill the options, run the subcommand.
+#include <CLI/CLI.hpp>
+
+#include <cstring>
+#include <set>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include "policy/tree.hpp"
+
+using namespace portauth::cli;
+
+namespace {
+
+constexpr const char* kExamples = R"(
+Examples:
+  portauth apply                            load /etc/portauth into the kernel (root cgroup)
+  portauth allow 80 www-data                let www-data bind port 80 (tcp and udp)
+  portauth check --user www-data tcp/80     would www-data's bind be allowed, and why
+  portauth status --json                    what is enforced, with per-entry counters
+  dropto www-data portauth nginx            run nginx as www-data; portauth checks enforcement
+
+Exit status: 0 ok/allowed/active, 1 refused/not active, 100 usage, 111 failure,
+126/127 (adverb) PROGRAM not executable/not found.)";
+
+// `portauth [--deep] [--pin-dir DIR] [--] PROGRAM [ARGS...]`. Nothing after PROGRAM is parsed.
+int adverb(int argc, char** argv) {
+    AdverbOptions o;
+    o.pin_dir = default_pin_dir();
+    int i = 1;
+    for (; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--") {
+            ++i;
+            break;
+        }
+        if (a == "--deep") continue;
+        if (a == "--pin-dir" && i + 1 < argc) {
+            o.pin_dir = argv[++i];
+            continue;
+        }
+        if (a.rfind("--pin-dir=", 0) == 0) {
+            o.pin_dir = a.substr(10);
+            continue;
+        }
+        if (a.size() > 1 && a[0] == '-') {
+            spdlog::error("unknown option '{}'; see 'portauth --help'", a);
+            return kExitUsage;
+        }
+        break;
+    }
+    if (i >= argc) {
+        spdlog::error("no PROGRAM to run; see 'portauth --help'");
+        return kExitUsage;
+    }
+    o.argv.assign(argv + i, argv + argc);
+    return run_adverb(o);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    setup_logging("portauth");
+    static const std::set<std::string> subcommands = {"apply", "status", "unload", "check", "allow", "revoke", "list"};
+    if (argc > 1 && !subcommands.count(argv[1]) && std::strcmp(argv[1], "-h") != 0 &&
+        std::strcmp(argv[1], "--help") != 0 && std::strcmp(argv[1], "--version") != 0)
+        return adverb(argc, argv);
+
+    CLI::App app{"portauth - ports as operating-system resources: grants and reservations enforced by the kernel.\nUsage: portauth COMMAND [OPTIONS]\n   or: portauth [--deep] [--pin-dir DIR] [--] PROGRAM [ARGS...]   (check enforcement, exec PROGRAM)"};
+    app.footer(kExamples);
+    app.set_version_flag("--version", std::string("portauth ") + PORTAUTH_VERSION);
+    app.require_subcommand(1);
+
+    Common common;
+    common.policy_dir = portauth::default_policy_dir();
+    common.pin_dir = default_pin_dir();
+    auto add_policy_dir = [&](CLI::App* c) {
+        c->add_option("--policy-dir", common.policy_dir, "policy tree (default $PORTAUTH_POLICY_DIR or /etc/portauth)");
+    };
+    auto add_pin_dir = [&](CLI::App* c) {
+        c->add_option("--pin-dir", common.pin_dir, "where the engine is pinned (default $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth)");
+    };
+    auto add_json = [&](CLI::App* c) { c->add_flag("--json", common.json, "machine-readable output"); };
+
+    ApplyOptions apply_opts;
+    auto* apply = app.add_subcommand("apply", "load the policy into the kernel, or replace the loaded one atomically");
+    add_policy_dir(apply);
+    add_pin_dir(apply);
+    add_json(apply);
+    apply->add_option("--cgroup", apply_opts.cgroup, "attach to this cgroup v2 directory (default: the cgroup v2 root)");
+
+    auto* status = app.add_subcommand("status", "is enforcement active, where, with which entries and counters");
+    add_pin_dir(status);
+    add_json(status);
+
+    auto* unload = app.add_subcommand("unload", "detach and unpin the engine; give back ip_local_reserved_ports");
+    add_pin_dir(unload);
+
+    CheckOptions check_opts;
+    auto* check = app.add_subcommand("check", "would a bind be allowed, by which entry, and why");
+    add_policy_dir(check);
+    add_json(check);
+    check->add_option("--user", check_opts.user, "ask for this user (name or uid) instead of the caller");
+    check->add_option("--group", check_opts.groups, "the first is the effective gid, the rest supplementary (repeatable)");
+    check->add_option("SPEC", check_opts.spec, "PROTO/PORT[@ADDR], e.g. tcp/80 or udp/5060@[::1]")->required();
+
+    EditOptions edit_opts;
+    auto add_edit = [&](CLI::App* c) {
+        add_policy_dir(c);
+        add_pin_dir(c);
+        c->add_flag("--no-apply", edit_opts.no_apply, "only write the files; do not re-apply");
+        c->add_option("SPEC", edit_opts.spec, "PORT or PORT@ADDR (IPv6 in brackets)")->required();
+        c->add_option("PRINCIPAL", edit_opts.principals, "user, uid, %group or %gid")->required();
+    };
+    auto* allow = app.add_subcommand("allow", "grant users or groups a port (writes byport/byaddr entries and ACLs)");
+    add_edit(allow);
+    auto* revoke = app.add_subcommand("revoke", "take a grant away again");
+    add_edit(revoke);
+
+    auto* list = app.add_subcommand("list", "list the grants and who they let through");
+    add_policy_dir(list);
+    add_json(list);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? kExitOk : kExitUsage;
+    }
+    apply_opts.common = check_opts.common = edit_opts.common = common;
+    if (*apply) return run_apply(apply_opts);
+    if (*status) return run_status(common);
+    if (*unload) return run_unload(common);
+    if (*check) return run_check(check_opts);
+    if (*allow) return run_allow(edit_opts);
+    if (*revoke) return run_revoke(edit_opts);
+    return run_list(common);
+}
