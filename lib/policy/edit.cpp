@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "common/fd.hpp"
 

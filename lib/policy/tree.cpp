@@ -14,7 +14,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <tuple>
+#include <utility>
 
 #include "common/fd.hpp"
 #include "common/parse.hpp"

@@ -171,9 +171,21 @@ Sandbox::~Sandbox() {
 
 void Sandbox::entry(const std::string& rel, uint32_t uid, uint32_t gid, mode_t mode, const std::string& acl,
                     const std::string& content) {
-    fs::path path = fs::path(policy_dir_) / rel;
+    entry_in(policy_dir_, rel, uid, gid, mode, acl, content);
+}
+
+std::string Sandbox::make_policy_dir(const std::string& name) {
+    std::string dir = tmp_ + "/" + name;
+    mkdir(dir.c_str(), 0755);
+    chmod(dir.c_str(), 0755);
+    return dir;
+}
+
+void Sandbox::entry_in(const std::string& base, const std::string& rel, uint32_t uid, uint32_t gid, mode_t mode,
+                       const std::string& acl, const std::string& content) {
+    fs::path path = fs::path(base) / rel;
     fs::create_directories(path.parent_path());
-    for (fs::path dir = path.parent_path(); dir.string().size() > policy_dir_.size(); dir = dir.parent_path())
+    for (fs::path dir = path.parent_path(); dir.string().size() > base.size(); dir = dir.parent_path())
         chmod(dir.c_str(), 0755);
     write_file(path, content);
     if (chown(path.c_str(), uid, gid) != 0 || chmod(path.c_str(), mode) != 0) throw std::runtime_error("chown/chmod " + path.string());

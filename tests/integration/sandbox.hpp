@@ -54,6 +54,10 @@ public:
     void entry(const std::string& rel, uint32_t uid, uint32_t gid, mode_t mode, const std::string& acl = "",
                const std::string& content = "");
     void remove(const std::string& rel);
+    // A second policy tree next to the first, for reload tests; entry_in fills it.
+    std::string make_policy_dir(const std::string& name);
+    void entry_in(const std::string& dir, const std::string& rel, uint32_t uid, uint32_t gid, mode_t mode,
+                  const std::string& acl = "", const std::string& content = "");
 
     ToolResult portauth(std::vector<std::string> args);      // adds --policy-dir/--pin-dir where they belong
     ToolResult portreserve(std::vector<std::string> args);

@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -22,11 +24,11 @@ constexpr const char* kDescription =
 
 constexpr const char* kExamples =
     "Examples:\n"
-    "  dropto www-data nginx -g 'daemon off;'       run nginx as www-data and its groups\n"
-    "  dropto _ng.test portauth --deep nginx          chain with another adverb\n"
-    "  dropto 51000:51000 ./job                       a uid without a passwd entry\n"
-    "  dropto --no-groups --setsid app:app ./server   no supplementary groups, no terminal\n"
-    "  dropto --groups ssl-cert,adm app ./server      exactly these supplementary groups\n"
+    "  dropto www-data nginx -g 'daemon off;'      as www-data, with its groups\n"
+    "  dropto _ng.test portauth --deep nginx       chained with another adverb\n"
+    "  dropto 51000:51000 ./job                    a uid without a passwd entry\n"
+    "  dropto --setsid --no-new-privs app ./srv    no terminal, no later privilege\n"
+    "  dropto --groups ssl-cert,adm app ./srv      exactly these supplementary groups\n"
     "\n"
     "Exit status: 100 usage, unknown user/group or refusal; 111 a system call failed;\n"
     "126 PROGRAM not executable; 127 PROGRAM not found. See dropto(1).";
@@ -49,6 +51,8 @@ void say(const std::string& line) { std::fprintf(stderr, "dropto: %s\n", line.c_
 // The index in `args` where PROGRAM starts: the first positional after USER, or the
 // first argument after "--" once USER is known. Options that take a value (--groups)
 // consume the next argument. CLI11 then parses only what comes before PROGRAM.
+// (CLI11's prefix_command() would stop at PROGRAM too, but it silently accepts
+// unknown options on the way, and a typo must be a usage error, exit 100.)
 size_t program_index(const CLI::App& app, const std::vector<std::string>& args) {
     bool have_user = false;
     bool options_ended = false;
@@ -91,7 +95,7 @@ int main(int argc, char** argv) {
     app.add_flag("--no-groups", no_groups, "No supplementary groups")->excludes(groups_option);
     app.add_flag("--keep-env", options.keep_env, "Leave HOME, USER and LOGNAME as they are");
     app.add_flag("--no-new-privs", options.no_new_privs,
-                 "Set no_new_privs: no setuid file or file capability works");
+                 "Set no_new_privs: setuid bits, file caps grant nothing");
     app.add_flag("--setsid", options.setsid,
                  "New session, no controlling terminal (against TIOCSTI)");
     app.add_flag("--clear-bounding-set", options.clear_bounding_set,
