@@ -101,11 +101,13 @@ struct {
     __uint(max_entries, 256 * 1024);
 } pa_events SEC(".maps");
 
-/* The caller's credentials, read once per bind into per-CPU scratch. */
+/* The caller's credentials, read once per bind into per-CPU scratch. The
+ * supplementary groups are read only when a rule gets to its group class. */
 struct pa_creds {
     __u32 euid;
     __u32 egid;
     __u32 ngroups;
+    __u32 groups_loaded;
     __u32 groups[PA_MAX_GROUPS];
 };
 
@@ -132,17 +134,26 @@ static __always_inline struct pa_creds *read_creds(void)
     struct pa_creds *c = bpf_map_lookup_elem(&pa_scratch, &zero);
     if (!c)
         return 0;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    const struct cred *cred = BPF_CORE_READ(task, cred);
-    c->euid = BPF_CORE_READ(cred, euid.val);
-    c->egid = BPF_CORE_READ(cred, egid.val);
-    struct group_info *gi = BPF_CORE_READ(cred, group_info);
-    int n = BPF_CORE_READ(gi, ngroups);
+    /* BTF pointer walk: plain loads, no helper call per field. */
+    struct task_struct *task = bpf_get_current_task_btf();
+    const struct cred *cred = task->cred;
+    c->euid = cred->euid.val;
+    c->egid = cred->egid.val;
+    c->groups_loaded = 0;
+    c->ngroups = 0;
+    return c;
+}
+
+/* The lowest PA_MAX_GROUPS supplementary gids (the kernel keeps them sorted). */
+static __always_inline void load_groups(struct pa_creds *c)
+{
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct group_info *gi = task->cred->group_info;
+    int n = gi->ngroups;
     if (n < 0)
         n = 0;
     if (n > PA_MAX_GROUPS)
         n = PA_MAX_GROUPS;
-    c->ngroups = n;
     for (int i = 0; i < PA_MAX_GROUPS; i++) {
         if (i >= n)
             break;
@@ -150,7 +161,8 @@ static __always_inline struct pa_creds *read_creds(void)
         bpf_probe_read_kernel(&g, sizeof(g), &gi->gid[i]);
         c->groups[i] = g.val;
     }
-    return c;
+    c->ngroups = n;
+    c->groups_loaded = 1;
 }
 
 struct group_scan {
@@ -204,7 +216,7 @@ static long scan_one_group(__u32 index, void *data)
  * capabilities aside: POSIX.1e ACL evaluation (owner, named users, group
  * class, other). A global function: the verifier checks it once, not at
  * every call site. */
-__noinline int may_execute(__u32 rule_id, const struct pa_rule *r, const struct pa_creds *c)
+__noinline int may_execute(__u32 rule_id, const struct pa_rule *r, struct pa_creds *c)
 {
     if (!r || !c)
         return 0;
@@ -216,6 +228,8 @@ __noinline int may_execute(__u32 rule_id, const struct pa_rule *r, const struct 
         if (x)
             return *x && r->mask_x;
     }
+    if (!c->groups_loaded)
+        load_groups(c);
     struct group_scan s = {.rule = r, .creds = c, .rule_id = rule_id};
     bpf_loop(PA_MAX_GROUPS + 1, scan_one_group, &s, 0);
     if (s.matched)
@@ -290,7 +304,7 @@ static __always_inline void report_refusal(const struct pa_bind *b, const struct
 struct resv_scan {
     const struct pa_rule_list *list;
     const struct pa_bind *bind;
-    const struct pa_creds *creds;
+    struct pa_creds *creds;
     __u8 exempt;
     __u8 owner;
     __u8 refused;
@@ -324,7 +338,7 @@ static long scan_one_reservation(__u32 i, void *data)
 }
 
 /* 1: every colliding reservation is the caller's (or none collides); 0: refused. */
-static __always_inline int check_reservations(const struct pa_bind *b, const struct pa_creds *c, int *owner)
+static __always_inline int check_reservations(const struct pa_bind *b, struct pa_creds *c, int *owner)
 {
     struct pa_resv_key k = {.port = b->port, .proto = b->proto};
     struct pa_rule_list *list = bpf_map_lookup_elem(&pa_resv, &k);
@@ -364,7 +378,7 @@ static long scan_one_uid_line(__u32 i, void *data)
 
 /* authbind's order: byport, byaddr (first spelling that exists), byuid.
  * Returns the rule that decides, or PA_NO_RULE. */
-static __always_inline int check_grants(const struct pa_bind *b, const struct pa_port *p, const struct pa_creds *c)
+static __always_inline int check_grants(const struct pa_bind *b, const struct pa_port *p, struct pa_creds *c)
 {
     if (p->flags & PA_PORT_BYPORT) {
         __u32 rule_id = p->byport_rule;
