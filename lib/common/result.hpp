@@ -21,9 +21,22 @@ struct Error {
     }
 };
 
-// Builds an Error from the current errno: sys_error("cannot open '" + p + "'").
-inline Error sys_error(std::string what, int e = errno) { return Error{e, std::move(what)}; }
+namespace detail {
+// Holds errno as it was before the message was built: building a string may
+// allocate, and an allocator may change errno.
+struct ErrnoSnapshot {
+    int saved;
+    Error operator()(std::string what) const { return Error{saved, std::move(what)}; }
+    Error operator()(std::string what, int e) const { return Error{e, std::move(what)}; }
+};
+}  // namespace detail
+
 inline Error logic_error(std::string what) { return Error{0, std::move(what)}; }
+
+// Builds an Error from the current errno: sys_error("cannot open '" + p + "'"),
+// or from a saved one: sys_error("...", e). errno is read before the message is
+// built: in a call, the postfix expression is sequenced before the arguments.
+#define sys_error ::portauth::detail::ErrnoSnapshot{errno}
 
 template <class T>
 class [[nodiscard]] Result {

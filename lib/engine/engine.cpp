@@ -132,7 +132,7 @@ struct Loaded {
     bool eacces = true;
 };
 
-Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, int events_fd) {
+Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint32_t generation, int events_fd) {
     LibbpfLog log;
     std::string first_failure;
     for (bool use_retval : {true, false}) {
@@ -141,6 +141,7 @@ Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, int e
         skel->rodata->pa_netns_cookie = netns_cookie;
         skel->rodata->pa_root_exempt = img.root_exempt;
         skel->rodata->pa_use_set_retval = use_retval;
+        skel->rodata->pa_generation = generation;
         auto* m = &skel->maps;
         bpf_map__set_max_entries(m->pa_byaddr, at_least_one(img.byaddr.size()));
         bpf_map__set_max_entries(m->pa_byuid, at_least_one(img.byuid.size()));
@@ -288,15 +289,6 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     auto cookie = current_netns_cookie();
     if (!cookie) return cookie.error();
 
-    const std::string events_pin = pin_path(target.pin_dir, "events");
-    Fd events = open_pin(events_pin);
-    auto loaded = load_program(img, *cookie, events.get());
-    if (!loaded) return loaded.error();
-    report.eacces = loaded->eacces;
-    report.load_ms = ms_since(t0);
-    portauth_bpf* skel = loaded->skel.get();
-    PA_TRY(fill_policy_maps(skel, img));
-
     // Generation and meta.
     uint32_t generation = 1;
     if (Fd old_meta = open_pin(pin_path(target.pin_dir, "meta"))) {
@@ -304,6 +296,17 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
         __u32 zero = 0;
         if (bpf_map_lookup_elem(old_meta.get(), &zero, &old) == 0) generation = old.generation + 1;
     }
+
+    const std::string events_pin = pin_path(target.pin_dir, "events");
+    Fd events = open_pin(events_pin);
+    auto loaded = load_program(img, *cookie, generation, events.get());
+    if (!loaded) return loaded.error();
+    report.eacces = loaded->eacces;
+    report.load_ms = ms_since(t0);
+    portauth_bpf* skel = loaded->skel.get();
+    PA_TRY(fill_policy_maps(skel, img));
+
+    // Meta.
     pa_meta meta{};
     meta.applied_at = static_cast<uint64_t>(std::time(nullptr));
     meta.netns_cookie = *cookie;
@@ -361,6 +364,8 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     auto added = sync_reserved_ports(target.pin_dir, img.reserved_ports);
     if (!added) return Error{added.error().err, "policy applied, but " + added.error().what};
     report.sysctl_added = *added;
+    EnforcementState state{target.pin_dir, target.cgroup, target.policy_dir, *cookie, generation};
+    if (Status s = write_state(state); !s) return Error{s.error().err, "policy applied, but " + s.error().what};
     report.total_ms = ms_since(t0);
     return report;
 }
@@ -368,6 +373,8 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
 Result<EngineStatus> engine_status(const std::string& pin_dir) {
     EngineStatus st;
     Fd l4 = open_pin(pin_path(pin_dir, "link_bind4"));
+    if (!l4 && (errno == EPERM || errno == EACCES))
+        return sys_error("cannot read the pins at '" + pin_dir + "' (reading BPF objects needs root)");
     Fd l6 = open_pin(pin_path(pin_dir, "link_bind6"));
     if (!l4 || !l6) {
         st.problem = "no policy is loaded (nothing pinned at " + pin_dir + ")";
@@ -443,6 +450,7 @@ Status engine_unload(const std::string& pin_dir) {
         if (left != *current) PA_TRY(write_reserved_ports(left));
     }
     remove_stale_pins(pin_dir);
+    remove_state(pin_dir);
     for (const char* name : kPins) {
         const std::string path = pin_path(pin_dir, name);
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error("cannot remove pin '" + path + "'");

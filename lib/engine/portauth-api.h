@@ -157,11 +157,13 @@ struct pa_event {
     __u32 uid;          /* effective uid */
     __u32 gid;          /* effective gid */
     __u32 rule;         /* the reservation that refused */
+    __u32 generation;   /* pa_meta.generation of the policy that refused: rule ids are per generation */
     __u16 port;         /* host order */
     __u8 proto;         /* enum pa_proto */
     __u8 family;        /* 4 or 6; wildcard binds carry an all-zero addr */
     __u8 addr[16];
     char comm[16];
+    __u8 pad[4];
 };
 
 /* pa_rule_names: ARRAY, key = rule id, value = NUL-terminated origin of the

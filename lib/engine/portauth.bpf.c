@@ -32,6 +32,7 @@
 const volatile __u64 pa_netns_cookie = 0;   /* 0: every network namespace */
 const volatile __u8 pa_root_exempt = 1;
 const volatile __u8 pa_use_set_retval = 1;  /* cleared by the engine on kernels without it */
+const volatile __u32 pa_generation = 0;     /* copied into events */
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -293,6 +294,7 @@ static __always_inline void report_refusal(const struct pa_bind *b, const struct
     e->uid = c->euid;
     e->gid = c->egid;
     e->rule = rule_id;
+    e->generation = pa_generation;
     e->port = b->port;
     e->proto = b->proto;
     e->family = b->family;

@@ -24,6 +24,7 @@ namespace portauth {
 namespace {
 
 constexpr const char* kReservedPorts = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+constexpr const char* kStateDir = "/run/portauth";
 
 // mountinfo escapes spaces etc. as \040.
 std::string unescape_mountinfo(const std::string& s) {
@@ -177,6 +178,53 @@ uint32_t unprivileged_port_start() {
     uint32_t v = 1024;
     if (in >> v) return v;
     return 1024;
+}
+
+std::string state_file_for(const std::string& pin_dir) {
+    std::string name;
+    for (char c : pin_dir) name += c == '/' ? '-' : c;
+    while (!name.empty() && name.front() == '-') name.erase(0, 1);
+    return std::string(kStateDir) + "/" + name + ".state";
+}
+
+Status write_state(const EnforcementState& st) {
+    if (::mkdir(kStateDir, 0755) != 0 && errno != EEXIST) return sys_error(std::string("cannot create '") + kStateDir + "'");
+    const std::string path = state_file_for(st.pin_dir), tmp = path + ".tmp";
+    const std::string text = "pin_dir=" + st.pin_dir + "\ncgroup=" + st.cgroup + "\npolicy_dir=" + st.policy_dir +
+                             "\nnetns_cookie=" + std::to_string(st.netns_cookie) +
+                             "\ngeneration=" + std::to_string(st.generation) + "\n";
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd) return sys_error("cannot create '" + tmp + "'");
+    if (::fchmod(fd.get(), 0644) != 0 || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        return sys_error("cannot write '" + tmp + "'");
+    fd.reset();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_error("cannot rename '" + tmp + "'");
+    return {};
+}
+
+Result<EnforcementState> read_state(const std::string& pin_dir) {
+    const std::string path = state_file_for(pin_dir);
+    std::ifstream in(path);
+    if (!in) return sys_error("cannot read '" + path + "'");
+    EnforcementState st;
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto eq = line.find('=');
+        if (eq == std::string::npos) continue;
+        const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+        if (key == "pin_dir") st.pin_dir = value;
+        else if (key == "cgroup") st.cgroup = value;
+        else if (key == "policy_dir") st.policy_dir = value;
+        else if (key == "netns_cookie") st.netns_cookie = parse_decimal(value, UINT64_MAX).value_or(0);
+        else if (key == "generation") st.generation = static_cast<uint32_t>(parse_decimal(value, UINT32_MAX).value_or(0));
+    }
+    if (st.pin_dir != pin_dir || st.cgroup.empty()) return logic_error("'" + path + "' is not a portauth state file for " + pin_dir);
+    return st;
+}
+
+void remove_state(const std::string& pin_dir) {
+    ::unlink(state_file_for(pin_dir).c_str());
+    ::rmdir(kStateDir);   // only when no other pin dir has state there
 }
 
 }  // namespace portauth

@@ -37,4 +37,19 @@ Status write_reserved_ports(const std::set<uint16_t>& ports);
 std::string format_port_set(const std::set<uint16_t>& ports);   // "80,5060-5062"
 uint32_t unprivileged_port_start();
 
+// What an unprivileged process can know about enforcement without bpf(2):
+// a world-readable file in /run/portauth that apply writes and unload removes,
+// one per pin dir ("/run/portauth/sys-fs-bpf-portauth.state" for the default).
+struct EnforcementState {
+    std::string pin_dir;
+    std::string cgroup;
+    std::string policy_dir;
+    uint64_t netns_cookie = 0;
+    uint32_t generation = 0;
+};
+std::string state_file_for(const std::string& pin_dir);
+Status write_state(const EnforcementState& state);
+Result<EnforcementState> read_state(const std::string& pin_dir);   // error with ENOENT when none
+void remove_state(const std::string& pin_dir);
+
 }  // namespace portauth

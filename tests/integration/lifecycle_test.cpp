@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/events.hpp"
 #include "sandbox.hpp"
 
 using sandbox::Creds;
@@ -228,3 +229,42 @@ TEST_F(Lifecycle, ReservedPortsInTheLocalRangeAreKeptFromAutomaticSelection) {
     EXPECT_NE(out.find("applied=40000-40002,40100\n"), std::string::npos) << out;
     EXPECT_NE(out.find("unloaded=40100\n"), std::string::npos) << out;
 }
+
+TEST_F(Lifecycle, EveryRefusalIsAnEventOnTheRingBuffer) {
+    sb.entry("reserve/udp/7950", 0, 0, 0400, "u:51000:x,m::x");
+    ASSERT_EQ(sb.apply().status, 0);
+    std::vector<portauth::RefusalEvent> events;
+    auto reader = portauth::EventReader::open(sb.pin_dir(), [&](const portauth::RefusalEvent& e) { events.push_back(e); });
+    ASSERT_TRUE(reader) << reader.error().message();
+    ASSERT_EQ(sb.bind(kBob, "udp", "::1", 7950), EACCES);
+    ASSERT_EQ(sb.bind(kAlice, "udp", "::1", 7950), 0);
+    for (int i = 0; i < 20 && events.empty(); ++i) ASSERT_TRUE((*reader)->poll(100));
+    ASSERT_EQ(events.size(), 1u);
+    const auto& e = events[0];
+    EXPECT_EQ(e.uid, kBob.uid);
+    EXPECT_EQ(e.gid, kBob.gid);
+    EXPECT_EQ(e.port, 7950);
+    EXPECT_EQ(e.proto, portauth::Proto::udp);
+    EXPECT_EQ(e.addr.str(), "::1");
+    EXPECT_EQ(e.entry, "reserve/udp/7950");
+    EXPECT_GT(e.pid, 0u);
+    EXPECT_FALSE(e.comm.empty());
+}
+
+#ifdef DROPTO_BIN
+TEST_F(Lifecycle, DroptoChainsIntoThePortauthAdverb) {
+    // As a supervisor would run it: root starts `dropto USER portauth --deep PROGRAM`.
+    sb.entry("byport/80", kAlice.uid, 0, 0500);
+    ASSERT_EQ(sb.apply().status, 0);
+    const std::string program =
+        "import os, socket; s = socket.socket(); s.bind(('127.0.0.1', 80)); print(os.geteuid(), os.getgroups(), 'bound 80')";
+    auto r = sandbox::run({"sh", "-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"", sb.cgroup(), DROPTO_BIN, "51000:51000",
+                           PORTAUTH_BIN, "--deep", "--pin-dir", sb.pin_dir(), "/usr/bin/python3", "-c", program});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "51000 [] bound 80\n") << r.err;
+    auto refused = sandbox::run({"sh", "-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\"", sb.cgroup(), DROPTO_BIN,
+                                 "51001:51001", PORTAUTH_BIN, "--deep", "--pin-dir", sb.pin_dir(), "/usr/bin/python3", "-c", program});
+    EXPECT_NE(refused.status, 0);
+    EXPECT_NE(refused.err.find("Permission denied"), std::string::npos) << refused.err;
+}
+#endif

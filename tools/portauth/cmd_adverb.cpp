@@ -29,14 +29,28 @@ Result<bool> covers_this_process(const std::string& cgroup) {
 
 }  // namespace
 
+// What is enforced: from the pins when we may read them (root), else from the
+// state file apply leaves in /run/portauth for everyone to read.
+Result<EnforcementState> enforced(const std::string& pin_dir) {
+    auto st = engine_status(pin_dir);
+    if (st) {
+        if (!st->active) return logic_error("port grants are not enforced: " + st->problem + "; run 'portauth apply' first");
+        return EnforcementState{pin_dir, st->cgroup, st->policy_dir, st->netns_cookie, st->generation};
+    }
+    auto state = read_state(pin_dir);
+    if (!state) {
+        if (state.error().err == ENOENT)
+            return logic_error("port grants are not enforced: no policy is applied at " + pin_dir + " (" +
+                               state_file_for(pin_dir) + " is missing); run 'portauth apply' first");
+        return state.error();
+    }
+    return state;
+}
+
 int run_adverb(const AdverbOptions& o) {
-    auto st = engine_status(o.pin_dir);
+    auto st = enforced(o.pin_dir);
     if (!st) {
         report_error(st.error());
-        return kExitFailure;
-    }
-    if (!st->active) {
-        spdlog::error("port grants are not enforced: {}; run 'portauth apply' first", st->problem);
         return kExitFailure;
     }
     auto covered = covers_this_process(st->cgroup);
