@@ -28,6 +28,7 @@ ip link set lo up
 build=${BUILD_DIR:-build}
 PORTAUTH=$root/$build/tools/portauth/portauth
 PORTRESERVE=$root/$build/tools/portauth/portreserve
+DROPTO=$root/$build/tools/dropto/dropto
 SERVER_UID=51080 OWNER_UID=51060 SQUATTER_UID=51999
 
 cg2=$(awk '$(NF-2)=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
@@ -85,8 +86,11 @@ say "2. Grant TCP/UDP 80 to uid $SERVER_UID, reserve UDP 5060 for uid $OWNER_UID
 "$PORTRESERVE" list --policy-dir "$policy"
 "$PORTAUTH" apply --policy-dir "$policy" --pin-dir "$pins/portauth" --cgroup "$cgroup"
 
-say "3. uid $SERVER_UID starts a web server on port 80 (no root, no capability)"
-as_user $SERVER_UID /usr/bin/python3 -m http.server 80 --bind 127.0.0.1 --directory "$scratch/www" >"$scratch/server.log" 2>&1 &
+say "3. root starts a web server as uid $SERVER_UID on port 80: dropto $SERVER_UID:$SERVER_UID portauth python3 -m http.server 80"
+echo "   (dropto drops to the user; the portauth adverb checks that grants are enforced here, then execs the server)"
+sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cgroup" \
+  "$DROPTO" $SERVER_UID:$SERVER_UID "$PORTAUTH" --deep --pin-dir "$pins/portauth" \
+  /usr/bin/python3 -m http.server 80 --bind 127.0.0.1 --directory "$scratch/www" >"$scratch/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:80/ && break; sleep 0.1; done
 echo "   curl http://127.0.0.1:80/ ->"

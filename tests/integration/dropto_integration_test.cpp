@@ -2,9 +2,9 @@
 // programs that report what they got (/proc/self/status, /proc/self/stat, id, env).
 //
 // Nothing is left behind: the test process moves into a private mount namespace,
-// mounts a tmpfs on /tmp and bind-mounts copies of /etc/passwd and /etc/group that
-// carry the test users (uids 51000-59999). All of it vanishes with the process, even
-// when a test crashes; the real /etc is never written.
+// mounts a tmpfs on a private dir under /tmp and bind-mounts copies of /etc/passwd and /etc/group that
+// carry the test users (uids 51000-59999). The mounts vanish with the process, even
+// when a test crashes (then only the empty private dir stays); the real /etc is never written.
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -245,6 +245,9 @@ void keep_capabilities_across_uid_change() {
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, kCapNetBindService, 0, 0) != 0) die("ambient");
 }
 
+// The tmpfs the private world keeps its files in.
+std::string g_world;
+
 // The private world the tests run in; see the comment at the top.
 class PrivateWorld : public ::testing::Environment {
 public:
@@ -252,7 +255,12 @@ public:
         if (geteuid() != 0) GTEST_SKIP() << "dropto's integration tests need root";
         check(unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)");
         check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
-        check(mount("dropto-tests", "/tmp", "tmpfs", 0, "mode=1777"), "mount tmpfs on /tmp");
+        // A tmpfs on a fresh dir of its own, not on /tmp itself: the binaries under test
+        // may live under /tmp (CI clones anywhere).
+        char dir[] = "/tmp/dropto-world-XXXXXX";
+        if (!mkdtemp(dir)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+        g_world = dir;
+        check(mount("dropto-tests", g_world.c_str(), "tmpfs", 0, "mode=1777"), "mount tmpfs on the private dir");
         add_entries("/etc/passwd",
                     "dropto-t1:x:51001:51001:dropto test user:/home/dropto-t1:/usr/sbin/nologin\n");
         add_entries("/etc/group",
@@ -261,13 +269,19 @@ public:
                     "dropto-g3:x:51003:someone-else,dropto-t1\n");
     }
 
+    void TearDown() override {
+        if (g_world.empty()) return;
+        umount2(g_world.c_str(), MNT_DETACH);
+        rmdir(g_world.c_str());
+    }
+
 private:
     static void check(int rc, const char* what) {
         if (rc != 0) throw std::runtime_error(std::string(what) + ": " + std::strerror(errno));
     }
     // Bind-mount over `path` a copy with `extra` appended; the copy lives in the tmpfs.
     static void add_entries(const std::string& path, const std::string& extra) {
-        const std::string copy = "/tmp/" + path.substr(path.rfind('/') + 1);
+        const std::string copy = g_world + "/" + path.substr(path.rfind('/') + 1);
         write_text(copy, read_text(path) + extra, 0644);
         check(mount(copy.c_str(), path.c_str(), nullptr, MS_BIND, nullptr), "bind-mount passwd/group");
     }
@@ -275,11 +289,11 @@ private:
 
 const auto* const kWorld = ::testing::AddGlobalTestEnvironment(new PrivateWorld);
 
-// A fresh directory in the private /tmp.
+// A fresh directory in the private tmpfs.
 std::string temp_dir(mode_t mode = 0755) {
-    char path[] = "/tmp/dropto-XXXXXX";
-    if (!mkdtemp(path)) throw std::runtime_error("mkdtemp");
-    chmod(path, mode);
+    std::string path = g_world + "/dropto-XXXXXX";
+    if (!mkdtemp(path.data())) throw std::runtime_error("mkdtemp");
+    chmod(path.c_str(), mode);
     return path;
 }
 

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <ctime>
+#include <vector>
 
 #include "commands.hpp"
 #include "common/json.hpp"
@@ -67,12 +69,20 @@ int run_status(const Common& o) {
     if (!st->sysctl_ports.empty())
         std::printf("  ip_local_reserved_ports (ours): %s\n", format_port_set(st->sysctl_ports).c_str());
     if (!st->rules.empty()) {
-        size_t width = 5;
-        for (const auto& r : st->rules) width = std::max(width, r.name.size());
-        std::printf("\n  %-*s %10s %10s\n", static_cast<int>(width), "ENTRY", "ALLOWED", "DENIED");
+        // Every entry when there are few; with many, the ones that saw binds (--json has all).
+        constexpr size_t kListAll = 40;
+        std::vector<const RuleStatus*> shown;
         for (const auto& r : st->rules)
-            std::printf("  %-*s %10llu %10llu\n", static_cast<int>(width), r.name.c_str(),
-                        static_cast<unsigned long long>(r.allowed), static_cast<unsigned long long>(r.denied));
+            if (st->rules.size() <= kListAll || r.allowed || r.denied) shown.push_back(&r);
+        size_t width = 5;
+        for (const auto* r : shown) width = std::max(width, r->name.size());
+        if (!shown.empty()) std::printf("\n  %-*s %10s %10s\n", static_cast<int>(width), "ENTRY", "ALLOWED", "DENIED");
+        for (const auto* r : shown)
+            std::printf("  %-*s %10llu %10llu\n", static_cast<int>(width), r->name.c_str(),
+                        static_cast<unsigned long long>(r->allowed), static_cast<unsigned long long>(r->denied));
+        if (shown.size() < st->rules.size())
+            std::printf("  (%zu more entries saw no binds; portauth status --json lists them all)\n",
+                        st->rules.size() - shown.size());
     }
     return kExitOk;
 }
