@@ -362,10 +362,10 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     }
 
     auto added = sync_reserved_ports(target.pin_dir, img.reserved_ports);
-    if (!added) return Error{added.error().err, "policy applied, but " + added.error().what};
-    report.sysctl_added = *added;
+    if (added) report.sysctl_added = *added;
+    else report.after_swap = added.error();
     EnforcementState state{target.pin_dir, target.cgroup, target.policy_dir, *cookie, generation};
-    if (Status s = write_state(state); !s) return Error{s.error().err, "policy applied, but " + s.error().what};
+    if (Status s = write_state(state); !s && !report.after_swap) report.after_swap = s.error();
     report.total_ms = ms_since(t0);
     return report;
 }

@@ -34,6 +34,9 @@ struct ApplyReport {
     std::string cgroup;
     std::set<uint16_t> sysctl_added;  // ports now in ip_local_reserved_ports because of us
     double load_ms = 0, total_ms = 0;
+    // Set when the new policy is enforced but a later step (ip_local_reserved_ports,
+    // the /run/portauth state file) failed.
+    std::optional<Error> after_swap;
 };
 
 struct RuleStatus {

@@ -107,7 +107,8 @@ struct PortGrant {
 // byaddr/ADDR,PORT, byaddr/ADDR:PORT (IPv4 only) and the uncompressed IPv6 form.
 // When several spellings exist for one address and port, authbind consults
 // them in a fixed order and the first that exists decides; `rank` records that
-// order (0 = consulted first: "ADDR:PORT" for IPv4, inet_ntop form for IPv6).
+// order (0 = consulted first: "ADDR:PORT" for IPv4, inet_ntop form for IPv6;
+// 2 and 3 for IPv4-mapped IPv6 spellings, which portauth reads as the IPv4 address).
 struct AddrGrant {
     Address addr;
     uint16_t port = 0;
@@ -141,7 +142,7 @@ struct Reservation {
 };
 
 struct PolicySettings {
-    // uid 0 may bind reserved ports. "strict" in portauth.conf turns it off.
+    // uid 0 may bind reserved ports; "root-exempt = no" in portauth.conf (the strict setting) turns it off.
     bool root_exempt = true;
 };
 

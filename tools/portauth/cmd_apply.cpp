@@ -11,7 +11,7 @@
 namespace portauth::cli {
 
 std::string default_pin_dir() {
-    const char* env = std::getenv("PORTAUTH_PIN_DIR");
+    const char* env = secure_getenv("PORTAUTH_PIN_DIR");
     return env && *env ? env : kDefaultPinDir;
 }
 
@@ -42,12 +42,17 @@ int run_apply(const ApplyOptions& o) {
     auto cgroup = resolve_cgroup(o.cgroup);
     if (!cgroup) {
         report_error(cgroup.error());
-        return kExitFailure;
+        return o.cgroup ? kExitUsage : kExitFailure;
     }
     EngineTarget target{o.common.pin_dir, *cgroup, o.common.policy_dir};
     auto report = engine_apply(*image, target);
     if (!report) {
         spdlog::error("{}; the previous policy (if any) stays in force", report.error().message());
+        return kExitFailure;
+    }
+    if (report->after_swap) {
+        // The new policy is enforced; a step after the swap failed.
+        spdlog::error("the policy is applied, but {}", report->after_swap->message());
         return kExitFailure;
     }
     if (o.common.json) {

@@ -69,8 +69,8 @@ Result<Who> resolve_who(const CheckOptions& o) {
     for (const auto& gtext : o.groups) {
         auto g = parse_principal(gtext[0] == '%' ? gtext : "%" + gtext);
         if (!g) return g.error();
-        if (first && o.user) {
-            w.creds.egid = g->id;   // the first --group is the effective gid
+        if (first) {
+            w.creds.egid = g->id;   // the first --group is the effective gid, the rest supplementary
             w.creds.groups.clear();
         }
         w.creds.groups.push_back(g->id);

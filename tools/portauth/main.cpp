@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     add_policy_dir(check);
     add_json(check);
     check->add_option("--user", check_opts.user, "ask for this user (name or uid) instead of the caller");
-    check->add_option("--group", check_opts.groups, "the first is the effective gid, the rest supplementary (repeatable)")
+    check->add_option("--group", check_opts.groups, "the first is the effective gid, the rest supplementary; replaces the user's groups (repeatable)")
         ->allow_extra_args(false);
     check->add_option("SPEC", check_opts.spec, "PROTO/PORT[@ADDR], e.g. tcp/80 or udp/5060@[::1]")->required();
 
