@@ -8,6 +8,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev libboost-dev libgtest-dev
   libacl1-dev acl
+  libclang-rt-14-dev cppcheck clang-tidy
   iproute2 util-linux procps authbind python3 curl
 )
 

@@ -45,7 +45,7 @@ Address Address::from_v6_bytes(const uint8_t b[16]) {
 
 std::optional<Address> Address::parse(std::string_view text) {
     if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
-    if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+    if (text.empty() || text.size() >= INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos) return std::nullopt;
     char buf[INET6_ADDRSTRLEN];
     std::memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';
