@@ -1,0 +1,62 @@
+// portwatch's subcommands: main.cpp parses into these structs and calls
+// run_*; each returns the process exit status (tools/portwatch/cmd_*.cpp).
+//
+// Exit statuses (stable, documented in portwatch(8)):
+//   scan:   0 no squatters, 1 squatters found, 2 error (also usage)
+//   check:  0 OK, 2 CRITICAL (squatters now), 3 UNKNOWN (error, also usage)
+//   report: 0 done, 2 error
+//   run:    0 stopped by SIGTERM/SIGINT, 2 error
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace portauth::watch {
+
+inline constexpr int kExitClean = 0;
+inline constexpr int kExitSquatters = 1;
+inline constexpr int kExitError = 2;
+inline constexpr int kCheckOk = 0, kCheckCritical = 2, kCheckUnknown = 3;
+
+inline constexpr const char* kDefaultDb = "/var/lib/portwatch/portwatch.db";
+inline constexpr int kMaxIntervalSeconds = 86400;
+
+struct ScanOptions {
+    std::string policy_dir;
+    std::string db = kDefaultDb;
+    std::string action = "log";
+    int grace_seconds = 5;
+    std::optional<std::string> exec;
+    int hook_timeout_seconds = 10;
+    int retention_days = 90;
+};
+
+struct RunOptions {
+    ScanOptions scan;
+    double interval_seconds = 30;
+    std::string pin_dir;
+    std::optional<std::string> metrics_file;
+};
+
+struct ReportOptions {
+    std::string db = kDefaultDb;
+    std::optional<std::string> since, until, kind;
+    std::string format = "table";
+};
+
+struct CheckOptions {
+    std::string policy_dir;
+    std::string db = kDefaultDb;
+};
+
+struct PassOutcome;
+struct RefusalOutcome;
+// Shared by scan and run (cmd_scan.cpp): one log line per new squat, action and failed hook.
+void log_pass(const PassOutcome& pass);
+
+int run_scan(const ScanOptions&);
+int run_report(const ReportOptions&);
+int run_check(const CheckOptions&);
+int run_daemon(const RunOptions&);
+
+}  // namespace portauth::watch

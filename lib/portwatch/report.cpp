@@ -1,0 +1,158 @@
+#include "portwatch/report.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include "common/json.hpp"
+#include "common/parse.hpp"
+
+namespace portauth::watch {
+
+Result<ReportFormat> parse_report_format(std::string_view text) {
+    if (text == "table") return ReportFormat::table;
+    if (text == "json") return ReportFormat::json;
+    if (text == "csv") return ReportFormat::csv;
+    return logic_error("'" + std::string(text) + "': unknown format (table, json or csv)");
+}
+
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+std::optional<unsigned> digits(std::string_view s, size_t at, size_t n, unsigned max) {
+    if (at + n > s.size()) return std::nullopt;
+    auto v = parse_decimal(s.substr(at, n), max);
+    if (!v) return std::nullopt;
+    return static_cast<unsigned>(*v);
+}
+
+}  // namespace
+
+Result<int64_t> parse_when(std::string_view text, int64_t now) {
+    const Error bad = logic_error("'" + std::string(text) +
+                                  "': not a time (write 2024-05-01, 2024-05-01T12:30[:15][Z], or 90s, 30m, 1h, 7d, 2w)");
+    if (text.empty()) return bad;
+    const char unit = text.back();
+    static constexpr std::pair<char, int64_t> units[] = {{'s', 1000}, {'m', 60'000}, {'h', 3'600'000}, {'d', 86'400'000}, {'w', 604'800'000}};
+    for (auto [u, ms] : units) {
+        if (unit != u) continue;
+        auto n = parse_decimal(text.substr(0, text.size() - 1), 100ULL * 366 * 86'400'000 / static_cast<uint64_t>(ms));
+        if (!n) return bad;
+        return now - static_cast<int64_t>(*n) * ms;
+    }
+    std::string_view s = text;
+    if (s.back() == 'Z') s.remove_suffix(1);
+    auto y = digits(s, 0, 4, 9999), mo = digits(s, 5, 2, 12), d = digits(s, 8, 2, 31);
+    if (!y || !mo || !d || s[4] != '-' || s[7] != '-' || *mo == 0 || *d == 0) return bad;
+    static constexpr unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (*d > mdays[*mo - 1] + (*mo == 2 && leap(*y) ? 1 : 0)) return bad;
+    unsigned hh = 0, mm = 0, ss = 0;
+    if (s.size() > 10) {
+        if (s[10] != 'T' && s[10] != ' ') return bad;
+        auto h = digits(s, 11, 2, 23), m = digits(s, 14, 2, 59);
+        if (!h || !m || s.size() < 16 || s[13] != ':') return bad;
+        hh = *h;
+        mm = *m;
+        if (s.size() == 19) {
+            auto sec = digits(s, 17, 2, 60);
+            if (!sec || s[16] != ':') return bad;
+            ss = *sec;
+        } else if (s.size() != 16) {
+            return bad;
+        }
+    } else if (s.size() != 10) {
+        return bad;
+    }
+    return ((days_from_civil(*y, *mo, *d) * 24 + hh) * 60 + mm) * 60'000 + int64_t{ss} * 1000;
+}
+
+std::string format_time(int64_t ms) {
+    time_t t = static_cast<time_t>(ms / 1000);
+    tm utc{};
+    gmtime_r(&t, &utc);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return buf;
+}
+
+namespace {
+
+std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+
+// The first pid of "1234,1240", for the one-pid fields.
+std::string first_pid(const std::string& pids) { return pids.substr(0, pids.find(',')); }
+
+}  // namespace
+
+std::string format_events(const std::vector<EventRecord>& rows, ReportFormat format) {
+    if (format == ReportFormat::json) {
+        JsonWriter w;
+        w.begin_array();
+        for (const auto& r : rows) {
+            w.begin_object();
+            w.field("id", r.id).field("kind", r.kind).field("proto", r.proto).field("addr", r.addr).field("port", r.port);
+            w.field("uid", r.uid).field("user", r.user);
+            w.key("pid");
+            if (auto p = first_pid(r.pids); !p.empty()) w.value(static_cast<uint64_t>(std::stoull(p)));
+            else w.null();
+            w.field("pids", r.pids).field("comm", r.comm).field("exe", r.exe).field("cmdline", r.cmdline).field("entry", r.entry);
+            w.field("first_seen", format_time(r.first_seen)).field("last_seen", format_time(r.last_seen));
+            w.field("action", r.action).field("action_result", r.action_result);
+            w.end_object();
+        }
+        w.end_array();
+        return w.str() + "\n";
+    }
+    const std::vector<std::string> head = {"KIND", "PROTO", "ADDR", "PORT", "UID", "USER", "PID", "COMM", "ENTRY",
+                                           "FIRST_SEEN", "LAST_SEEN", "ACTION", "RESULT", "EXE", "CMDLINE"};
+    std::vector<std::vector<std::string>> table;
+    for (const auto& r : rows)
+        table.push_back({r.kind, r.proto, r.addr, std::to_string(r.port), std::to_string(r.uid), r.user, r.pids, r.comm, r.entry,
+                         format_time(r.first_seen), format_time(r.last_seen), r.action, r.action_result, r.exe, r.cmdline});
+    std::string out;
+    if (format == ReportFormat::csv) {
+        out = "kind,proto,addr,port,uid,user,pids,comm,entry,first_seen,last_seen,action,action_result,exe,cmdline\n";
+        for (const auto& row : table) {
+            for (size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + csv_field(row[i]);
+            out += "\n";
+        }
+        return out;
+    }
+    // The table leaves out exe and cmdline (JSON and CSV carry them).
+    const size_t shown = head.size() - 2;
+    std::vector<size_t> width(shown);
+    for (size_t i = 0; i < shown; ++i) width[i] = head[i].size();
+    for (const auto& row : table)
+        for (size_t i = 0; i < shown; ++i) width[i] = std::max(width[i], row[i].size());
+    auto line = [&](const std::vector<std::string>& cells) {
+        std::string l;
+        for (size_t i = 0; i < shown; ++i) {
+            l += cells[i];
+            if (i + 1 < shown) l += std::string(width[i] - cells[i].size() + 2, ' ');
+        }
+        out += l + "\n";
+    };
+    line(head);
+    for (const auto& row : table) line(row);
+    return out;
+}
+
+}  // namespace portauth::watch

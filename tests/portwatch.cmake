@@ -1,0 +1,21 @@
+# portwatch's tests (tests/portwatch/*): unit tests (no privileges) and
+# integration tests (root, a private network namespace per test, real sockets
+# owned by numeric test uids, the built portwatch binary).
+if(TARGET portwatch_lib)
+  add_executable(portwatch_unit_tests ${CMAKE_CURRENT_SOURCE_DIR}/portwatch/unit_test.cpp)
+  target_link_libraries(portwatch_unit_tests PRIVATE portwatch_lib GTest::gtest GTest::gtest_main)
+  gtest_discover_tests(portwatch_unit_tests TEST_PREFIX "unit." DISCOVERY_TIMEOUT 60)
+
+  add_executable(portwatch_integration_tests
+    ${CMAKE_CURRENT_SOURCE_DIR}/portwatch/integration_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/integration/sandbox.cpp)
+  target_include_directories(portwatch_integration_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/integration)
+  target_link_libraries(portwatch_integration_tests PRIVATE portwatch_lib GTest::gtest GTest::gtest_main)
+  target_compile_definitions(portwatch_integration_tests PRIVATE
+    PORTAUTH_BIN="$<TARGET_FILE:portauth>"
+    PORTRESERVE_BIN="$<TARGET_FILE:portreserve>"
+    PORTWATCH_BIN="$<TARGET_FILE:portwatch>")
+  add_dependencies(portwatch_integration_tests portauth portreserve portwatch)
+  gtest_discover_tests(portwatch_integration_tests TEST_PREFIX "integration." DISCOVERY_TIMEOUT 60
+    PROPERTIES RUN_SERIAL TRUE TIMEOUT 300)
+endif()

@@ -1,0 +1,406 @@
+// portwatch end to end, as a user sees it: the built binary, real sockets
+// owned by numeric test uids on loopback, a policy tree in a temp dir. Each
+// test runs in a network namespace of its own (the fixture unshares one and
+// brings lo up), so the host's sockets never disturb it; the namespace dies
+// with the test's processes. Sandbox gives the temp dirs and, for the refused
+// bind test, a private cgroup and bpffs for the engine.
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <thread>
+
+#include "sandbox.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Sock {
+    std::string proto, addr;
+    uint16_t port;
+};
+
+// A process of a test uid holding sockets until the test ends.
+class Holder {
+public:
+    Holder(uint32_t uid, const std::vector<Sock>& socks) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+        pid_ = fork();
+        if (pid_ == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            int code = 0;
+            if (setgroups(0, nullptr) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)) code = 1;
+            for (const auto& s : socks) {
+                if (code) break;
+                const bool v6 = s.addr.find(':') != std::string::npos;
+                // "tcp-bound": bound, never listening (the kernel's TCP_BOUND_INACTIVE).
+                int fd = socket(v6 ? AF_INET6 : AF_INET, s.proto == "udp" ? SOCK_DGRAM : SOCK_STREAM, 0);
+                sockaddr_storage ss{};
+                socklen_t len;
+                if (v6) {
+                    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+                    a->sin6_family = AF_INET6;
+                    a->sin6_port = htons(s.port);
+                    inet_pton(AF_INET6, s.addr.c_str(), &a->sin6_addr);
+                    len = sizeof *a;
+                } else {
+                    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+                    a->sin_family = AF_INET;
+                    a->sin_port = htons(s.port);
+                    inet_pton(AF_INET, s.addr.c_str(), &a->sin_addr);
+                    len = sizeof *a;
+                }
+                if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) code = 2;
+                else if (s.proto == "tcp" && listen(fd, 8) != 0) code = 3;
+            }
+            (void)!write(p[1], &code, sizeof code);
+            for (;;) pause();
+        }
+        close(p[1]);
+        int code = -1;
+        if (read(p[0], &code, sizeof code) != sizeof code) code = -1;
+        close(p[0]);
+        if (code != 0) throw std::runtime_error("holder setup failed: " + std::to_string(code));
+    }
+    ~Holder() {
+        if (pid_ > 0 && !reaped_) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    pid_t pid() const { return pid_; }
+    bool alive() const { return kill(pid_, 0) == 0 && !exited(); }
+    // True once the holder has exited (reaped here); `signal` gets the signal that ended it.
+    bool exited(int* signal = nullptr) const {
+        if (reaped_) return true;
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            reaped_ = true;
+            status_ = status;
+        }
+        if (reaped_ && signal) *signal = WIFSIGNALED(status_) ? WTERMSIG(status_) : 0;
+        return reaped_;
+    }
+
+private:
+    pid_t pid_ = -1;
+    mutable bool reaped_ = false;
+    mutable int status_ = 0;
+};
+
+bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return cond();
+}
+
+int tcp_connect(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int r = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int e = r == 0 ? 0 : errno;
+    close(fd);
+    return e;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+size_t count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+class Portwatch : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "needs root";
+        ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ifreq ifr{};
+        std::strcpy(ifr.ifr_name, "lo");
+        ASSERT_EQ(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+        ifr.ifr_flags |= IFF_UP;
+        ASSERT_EQ(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+        close(s);
+        box_ = std::make_unique<sandbox::Sandbox>();
+        db_ = box_->tmp() + "/portwatch.db";
+    }
+    void TearDown() override {
+        daemon_stop();
+        box_.reset();
+    }
+
+    void reserve(const std::string& rel, uint32_t owner = 51000) {
+        box_->entry(rel, 0, 0, 0400, "u:" + std::to_string(owner) + ":x,m::x");
+    }
+    sandbox::ToolResult pw(std::vector<std::string> args) {
+        std::vector<std::string> argv = {PORTWATCH_BIN};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return sandbox::run(argv);
+    }
+    sandbox::ToolResult scan(std::vector<std::string> extra = {}) {
+        std::vector<std::string> a = {"scan", "--policy-dir", box_->policy_dir(), "--db", db_};
+        a.insert(a.end(), extra.begin(), extra.end());
+        return pw(a);
+    }
+    std::string report_json(std::vector<std::string> extra = {}) {
+        std::vector<std::string> a = {"report", "--db", db_, "--format", "json"};
+        a.insert(a.end(), extra.begin(), extra.end());
+        auto r = pw(a);
+        EXPECT_EQ(r.status, 0) << r.err;
+        return r.out;
+    }
+
+    // The daemon, with stderr in a file.
+    void daemon_start(std::vector<std::string> extra) {
+        log_ = box_->tmp() + "/daemon.log";
+        std::vector<std::string> args = {PORTWATCH_BIN, "run", "--policy-dir", box_->policy_dir(), "--db", db_, "--pin-dir", box_->pin_dir()};
+        args.insert(args.end(), extra.begin(), extra.end());
+        daemon_ = fork();
+        if (daemon_ == 0) {
+            int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 2);
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            execv(argv[0], argv.data());
+            _exit(127);
+        }
+    }
+    int daemon_stop(int sig = SIGTERM) {
+        if (daemon_ <= 0) return -1;
+        kill(daemon_, sig);
+        int status = 0;
+        bool done = wait_for([&] { return waitpid(daemon_, &status, WNOHANG) == daemon_; }, 5s);
+        if (!done) {
+            kill(daemon_, SIGKILL);
+            waitpid(daemon_, &status, 0);
+        }
+        daemon_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+
+    std::unique_ptr<sandbox::Sandbox> box_;
+    std::string db_, log_;
+    pid_t daemon_ = -1;
+};
+
+TEST_F(Portwatch, ScanFindsTheSquatterWithItsPidAndLeavesOthersAlone) {
+    reserve("reserve/udp/5060");
+    Holder owner(51000, {{"udp", "127.0.0.2", 5060}});
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}, {"udp", "127.0.0.1", 7000}});
+    const std::string hook_out = box_->tmp() + "/hook.env";
+    auto r = scan({"--exec", "env | grep ^PORTWATCH_ | sort > " + hook_out});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("squatter: udp/5060@127.0.0.1 uid 51001 (pid " + std::to_string(squatter.pid()) + ")"), std::string::npos) << r.err;
+    const std::string json = report_json();
+    EXPECT_EQ(count(json, "\"kind\":"), 1u) << json;
+    EXPECT_NE(json.find("\"kind\":\"squat\",\"proto\":\"udp\",\"addr\":\"127.0.0.1\",\"port\":5060,\"uid\":51001,\"user\":\"51001\",\"pid\":" +
+                        std::to_string(squatter.pid())),
+              std::string::npos)
+        << json;
+    EXPECT_NE(json.find("\"entry\":\"reserve/udp/5060\""), std::string::npos);
+    EXPECT_NE(json.find("\"action\":\"log\""), std::string::npos);
+    for (const char* field : {"\"comm\":", "\"first_seen\":", "\"last_seen\":"}) EXPECT_NE(json.find(field), std::string::npos);
+    const std::string env = slurp(hook_out);
+    EXPECT_NE(env.find("PORTWATCH_KIND=squat\n"), std::string::npos) << env;
+    EXPECT_NE(env.find("PORTWATCH_PORT=5060\n"), std::string::npos) << env;
+    EXPECT_NE(env.find("PORTWATCH_PID=" + std::to_string(squatter.pid()) + "\n"), std::string::npos) << env;
+    EXPECT_NE(env.find("PORTWATCH_ENTRY=reserve/udp/5060\n"), std::string::npos) << env;
+    // The table names it too.
+    auto table = pw({"report", "--db", db_});
+    EXPECT_EQ(table.status, 0);
+    EXPECT_NE(table.out.find("squat  udp    127.0.0.1  5060  51001"), std::string::npos) << table.out;
+}
+
+TEST_F(Portwatch, ScanSeesBoundOnlyTcpAndV4MappedAddresses) {
+    reserve("reserve/tcp/6000");
+    reserve("reserve/udp/5060");
+    Holder squatter(51001, {{"tcp-bound", "127.0.0.1", 6000}, {"udp", "::ffff:127.0.0.1", 5060}});
+    EXPECT_EQ(scan().status, 1);
+    const std::string json = report_json();
+    EXPECT_EQ(count(json, "\"kind\":\"squat\""), 2u) << json;
+    EXPECT_NE(json.find("\"proto\":\"tcp\",\"addr\":\"127.0.0.1\",\"port\":6000"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"proto\":\"udp\",\"addr\":\"127.0.0.1\",\"port\":5060"), std::string::npos) << json;
+}
+
+TEST_F(Portwatch, ScanExitCodes) {
+    // No reservations: nothing to scan, clean.
+    auto none = scan();
+    EXPECT_EQ(none.status, 0) << none.err;
+    reserve("reserve/tcp/6000");
+    Holder owner(51000, {{"tcp", "0.0.0.0", 6000}});
+    auto clean = scan();
+    EXPECT_EQ(clean.status, 0) << clean.err;
+    EXPECT_EQ(report_json(), "[]\n");
+    auto bad = pw({"scan", "--policy-dir", box_->tmp() + "/nonexistent", "--db", db_});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("nonexistent"), std::string::npos) << bad.err;
+    EXPECT_EQ(pw({"scan", "--bogus"}).status, 2);
+    EXPECT_EQ(pw({"report", "--db", db_, "--since", "yesterday"}).status, 2);
+}
+
+TEST_F(Portwatch, RepeatedScansKeepOneRowWhoseLastSeenMoves) {
+    reserve("reserve/tcp/6000");
+    Holder squatter(51001, {{"tcp", "::", 6000}});
+    EXPECT_EQ(scan().status, 1);
+    std::this_thread::sleep_for(1100ms);
+    EXPECT_EQ(scan().status, 1);
+    const std::string json = report_json();
+    EXPECT_EQ(count(json, "\"kind\":"), 1u) << json;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(json, m, std::regex("\"first_seen\":\"([^\"]+)\",\"last_seen\":\"([^\"]+)\"")));
+    EXPECT_LT(m[1].str(), m[2].str());
+    // --since after the first scan still finds it; --kind refused does not.
+    EXPECT_EQ(count(report_json({"--since", "1h", "--kind", "squat"}), "\"kind\":"), 1u);
+    EXPECT_EQ(report_json({"--kind", "refused"}), "[]\n");
+    EXPECT_EQ(report_json({"--until", "2000-01-01"}), "[]\n");
+}
+
+TEST_F(Portwatch, CheckSpeaksNagios) {
+    reserve("reserve/udp/5060");
+    auto ok = pw({"check", "--policy-dir", box_->policy_dir(), "--db", db_});
+    EXPECT_EQ(ok.status, 0);
+    EXPECT_TRUE(std::regex_match(ok.out, std::regex("PORTWATCH OK - no squatters \\| squatters=0 refused_24h=0 scan_ms=[0-9.]+\n"))) << ok.out;
+    Holder squatter(51001, {{"udp", "0.0.0.0", 5060}});
+    auto crit = pw({"check", "--policy-dir", box_->policy_dir(), "--db", db_});
+    EXPECT_EQ(crit.status, 2);
+    EXPECT_TRUE(std::regex_match(crit.out, std::regex("PORTWATCH CRITICAL - 1 squatter: udp/5060 uid 51001 \\(pid " +
+                                                      std::to_string(squatter.pid()) +
+                                                      "\\) \\| squatters=1 refused_24h=0 scan_ms=[0-9.]+\n")))
+        << crit.out;
+    auto unknown = pw({"check", "--policy-dir", box_->tmp() + "/nonexistent"});
+    EXPECT_EQ(unknown.status, 3);
+    EXPECT_EQ(unknown.out.rfind("PORTWATCH UNKNOWN - ", 0), 0u) << unknown.out;
+}
+
+TEST_F(Portwatch, DestroyClosesOnlyThatSocket) {
+    reserve("reserve/tcp/6000");
+    Holder squatter(51001, {{"tcp", "127.0.0.1", 6000}, {"tcp", "127.0.0.1", 7000}});
+    ASSERT_EQ(tcp_connect(6000), 0);
+    auto r = scan({"--action", "destroy"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("action destroy on tcp/6000@127.0.0.1 uid 51001"), std::string::npos) << r.err;
+    EXPECT_EQ(tcp_connect(6000), ECONNREFUSED);   // the listener is gone
+    EXPECT_EQ(tcp_connect(7000), 0);              // its other socket still listens
+    EXPECT_TRUE(squatter.alive());
+    const std::string json = report_json();
+    EXPECT_NE(json.find("\"action\":\"destroy\",\"action_result\":\"destroyed"), std::string::npos) << json;
+}
+
+TEST_F(Portwatch, KillEndsOnlyTheSquatter) {
+    reserve("reserve/udp/5060");
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}});
+    Holder bystander(51002, {{"udp", "127.0.0.1", 7000}});
+    Holder owner(51000, {{"udp", "127.0.0.2", 5060}});
+    auto r = scan({"--action", "kill", "--grace", "1"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    int sig = 0;
+    EXPECT_TRUE(wait_for([&] { return squatter.exited(&sig); }, 3s));
+    EXPECT_EQ(sig, SIGTERM);
+    EXPECT_TRUE(bystander.alive());
+    EXPECT_TRUE(owner.alive());
+    EXPECT_NE(report_json().find("\"action\":\"kill\",\"action_result\":\"pid " + std::to_string(squatter.pid()) + " terminated\""),
+              std::string::npos);
+}
+
+TEST_F(Portwatch, DaemonNoticesSquattersAndPolicyEditsAndStopsOnSigterm) {
+    reserve("reserve/udp/5060");
+    const std::string metrics = box_->tmp() + "/metrics.prom";
+    daemon_start({"--interval", "0.5", "--metrics-file", metrics});
+    ASSERT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_squatters 0\n") != std::string::npos; }, 5s)) << slurp(log_);
+    // A new squatter shows up within two intervals.
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}, {"tcp", "127.0.0.1", 6000}});
+    EXPECT_TRUE(wait_for([&] { return report_json().find("\"port\":5060") != std::string::npos; }, 1000ms)) << slurp(log_);
+    EXPECT_EQ(report_json().find("\"port\":6000"), std::string::npos);
+    // Reserving tcp/6000 is picked up without a restart (inotify).
+    reserve("reserve/tcp/6000");
+    EXPECT_TRUE(wait_for([&] { return report_json().find("\"port\":6000") != std::string::npos; }, 3s)) << slurp(log_);
+    EXPECT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_squatters 2\n") != std::string::npos; }, 3s)) << slurp(metrics);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+    const std::string log = slurp(log_);
+    EXPECT_EQ(count(log, "squatter: udp/5060@127.0.0.1 uid 51001"), 1u) << log;
+    EXPECT_NE(log.find("policy reloaded"), std::string::npos) << log;
+}
+
+TEST_F(Portwatch, RefusedBindUnderEnforcementIsRecorded) {
+    reserve("reserve/tcp/6000");
+    auto applied = box_->apply();
+    ASSERT_EQ(applied.status, 0) << applied.err;
+    daemon_start({"--interval", "0.5"});
+    ASSERT_TRUE(wait_for([&] { return slurp(log_).find("recording refused binds") != std::string::npos; }, 5s)) << slurp(log_);
+    EXPECT_EQ(box_->bind({51001, 51001, {}}, "tcp", "127.0.0.1", 6000), EACCES);
+    EXPECT_EQ(box_->bind({51000, 51000, {}}, "tcp", "127.0.0.1", 6000), 0);
+    EXPECT_TRUE(wait_for([&] { return report_json({"--kind", "refused"}).find("\"uid\":51001") != std::string::npos; }, 5s)) << slurp(log_);
+    const std::string json = report_json({"--kind", "refused"});
+    EXPECT_EQ(count(json, "\"kind\":\"refused\""), 1u) << json;
+    EXPECT_NE(json.find("\"proto\":\"tcp\",\"addr\":\"127.0.0.1\",\"port\":6000,\"uid\":51001"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"entry\":\"reserve/tcp/6000\""), std::string::npos) << json;
+    EXPECT_EQ(daemon_stop(SIGINT), 0);
+}
+
+TEST_F(Portwatch, SighupReloadsAndABadEditKeepsThePolicy) {
+    reserve("reserve/udp/5060");
+    daemon_start({"--interval", "60"});
+    ASSERT_TRUE(wait_for([&] { return slurp(log_).find("watching 1 reservations") != std::string::npos; }, 5s)) << slurp(log_);
+    // An entry the loader refuses (no port 99999): the daemon keeps the old policy.
+    box_->entry("reserve/udp/99999", 0, 0, 0400);
+    EXPECT_TRUE(wait_for([&] { return slurp(log_).find("policy not reloaded") != std::string::npos; }, 3s)) << slurp(log_);
+    box_->remove("reserve/udp/99999");
+    kill(daemon_, SIGHUP);
+    EXPECT_TRUE(wait_for([&] { return slurp(log_).find("SIGHUP: reloading") != std::string::npos; }, 3s)) << slurp(log_);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+}
+
+TEST_F(Portwatch, ReportMigratesAVersion1Database) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db_.c_str(), &raw), SQLITE_OK);
+    const char* v1 =
+        "CREATE TABLE events(id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('squat', 'refused')),"
+        " proto TEXT NOT NULL, addr TEXT NOT NULL, port INTEGER NOT NULL, uid INTEGER NOT NULL,"
+        " user TEXT NOT NULL DEFAULT '', pids TEXT NOT NULL DEFAULT '', comm TEXT NOT NULL DEFAULT '',"
+        " cmdline TEXT NOT NULL DEFAULT '', entry TEXT NOT NULL DEFAULT '', inode INTEGER NOT NULL DEFAULT 0,"
+        " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, action TEXT NOT NULL DEFAULT 'log',"
+        " action_result TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX events_key ON events(kind, proto, addr, port, uid, inode);"
+        "INSERT INTO events(kind, proto, addr, port, uid, pids, comm, first_seen, last_seen)"
+        " VALUES ('squat', 'udp', '127.0.0.1', 5060, 51001, '42', 'old', 1700000000000, 1700000000000);"
+        "PRAGMA user_version=1;";
+    ASSERT_EQ(sqlite3_exec(raw, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+    const std::string json = report_json();
+    EXPECT_NE(json.find("\"comm\":\"old\",\"exe\":\"\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"first_seen\":\"2023-11-14T22:13:20Z\""), std::string::npos) << json;
+    auto version = sandbox::run({"sqlite3", db_, "PRAGMA user_version"});
+    EXPECT_EQ(version.out, "2\n");
+}
+
+}  // namespace

@@ -1,0 +1,99 @@
+// portwatch: parse the command line, fill the options, run the subcommand.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/engine.hpp"
+#include "policy/tree.hpp"
+#include "portwatch/commands.hpp"
+
+using namespace portauth::watch;
+
+namespace {
+
+constexpr const char* kExamples = R"(
+Examples:
+  portwatch scan                                one pass; exit 1 when a squatter holds a reserved port
+  portwatch scan --action destroy               ... and close the squatting sockets
+  portwatch run --interval 10 --metrics-file /run/portwatch/metrics.prom
+  portwatch report --since 7d --kind squat      what was seen in the last week
+  portwatch report --since 2024-05-01 --format json
+  portwatch check                               Nagios/Icinga plugin
+
+Exit status: scan 0 clean, 1 squatters, 2 error; check 0 OK, 2 CRITICAL, 3 UNKNOWN;
+report and run 0 ok, 2 error.)";
+
+std::string default_pin_dir() {
+    const char* env = std::getenv("PORTAUTH_PIN_DIR");
+    return env && *env ? env : portauth::kDefaultPinDir;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto logger = spdlog::stderr_color_mt("portwatch");
+    logger->set_pattern("portwatch: %^%l%$: %v");
+    spdlog::set_default_logger(logger);
+
+    CLI::App app{"portwatch - find and record sockets that squat on reserved ports; audit refused binds.", "portwatch"};
+    app.footer(kExamples);
+    app.set_version_flag("--version", std::string("portwatch ") + PORTAUTH_VERSION);
+    app.require_subcommand(1);
+
+    RunOptions run_opts;
+    ScanOptions& scan_opts = run_opts.scan;
+    scan_opts.policy_dir = portauth::default_policy_dir();
+    run_opts.pin_dir = default_pin_dir();
+    ReportOptions report_opts;
+    CheckOptions check_opts;
+    check_opts.policy_dir = scan_opts.policy_dir;
+
+    auto add_scan_options = [&](CLI::App* c) {
+        c->add_option("--policy-dir", scan_opts.policy_dir, "policy tree (default $PORTAUTH_POLICY_DIR or /etc/portauth)");
+        c->add_option("--db", scan_opts.db, std::string("the record (default ") + kDefaultDb + ")");
+        c->add_option("--action", scan_opts.action, "on a new squatter: log (default), destroy (SOCK_DESTROY the socket), kill (SIGTERM, then SIGKILL)")
+            ->check(CLI::IsMember({"log", "destroy", "kill"}));
+        c->add_option("--grace", scan_opts.grace_seconds, "kill: seconds from SIGTERM to SIGKILL (default 5)")->check(CLI::Range(0, 3600));
+        c->add_option("--exec", scan_opts.exec, "alert hook, run with /bin/sh -c and PORTWATCH_* variables for each new event");
+        c->add_option("--exec-timeout", scan_opts.hook_timeout_seconds, "seconds before the hook is killed (default 10)")->check(CLI::Range(1, 3600));
+        c->add_option("--retention-days", scan_opts.retention_days, "delete events not seen for this many days (default 90)")
+            ->check(CLI::Range(1, 36500));
+    };
+
+    auto* scan = app.add_subcommand("scan", "one pass: record squatters (for cron)");
+    add_scan_options(scan);
+
+    auto* run = app.add_subcommand("run", "the daemon: scan every interval, record refused binds live, reload on change");
+    add_scan_options(run);
+    run->add_option("--interval", run_opts.interval_seconds, "seconds between scans (default 30)")->check(CLI::Range(0.1, 86400.0));
+    run->add_option("--pin-dir", run_opts.pin_dir, "where the engine is pinned (default $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth)");
+    run->add_option("--metrics-file", run_opts.metrics_file, "write Prometheus metrics here after each scan (atomically)");
+
+    auto* report = app.add_subcommand("report", "print the record");
+    report->add_option("--db", report_opts.db, std::string("the record (default ") + kDefaultDb + ")");
+    report->add_option("--since", report_opts.since, "events last seen at or after WHEN (2024-05-01, 2024-05-01T12:00Z, 1h, 7d)");
+    report->add_option("--until", report_opts.until, "events first seen at or before WHEN");
+    report->add_option("--kind", report_opts.kind, "squat or refused")->check(CLI::IsMember({"squat", "refused"}));
+    report->add_option("--format", report_opts.format, "table (default), json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
+
+    auto* check = app.add_subcommand("check", "Nagios/Icinga plugin: OK, CRITICAL when squatters hold reserved ports now");
+    check->add_option("--policy-dir", check_opts.policy_dir, "policy tree (default $PORTAUTH_POLICY_DIR or /etc/portauth)");
+    check->add_option("--db", check_opts.db, std::string("the record, for refused_24h (default ") + kDefaultDb + ")");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        const bool is_check = argc > 1 && std::strcmp(argv[1], "check") == 0;
+        return is_check ? kCheckUnknown : kExitError;
+    }
+    if (*scan) return run_scan(scan_opts);
+    if (*run) return run_daemon(run_opts);
+    if (*report) return run_report(report_opts);
+    return run_check(check_opts);
+}
