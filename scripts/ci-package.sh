@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# CI: build the Debian package from a copy of the tree, lint it, install it,
+# try it on a scratch cgroup and bpffs, purge it, and check that the machine is
+# as clean as before. Run as root on a machine without portauth installed.
+#
+# It never applies a policy to the root cgroup: the installed portauth is
+# tried with --cgroup <scratch child cgroup> --pin-dir <scratch bpffs> only,
+# and the package's own unit does nothing while /etc/portauth has no entries.
+#
+#   PORTAUTH_PKG_TESTS=1   also build and run the unit tests in the package build
+#                          (default: nocheck; scripts/test.sh has run them already)
+#   PORTAUTH_PKG_KEEP=DIR  copy the built .deb and the lintian report to DIR
+set -euo pipefail
+
+self=$(readlink -f "$0")
+src=$(cd "$(dirname "$self")/.." && pwd)
+log() { echo "ci-package: $*"; }
+fail() { echo "ci-package: FAIL: $*" >&2; exit 1; }
+
+pa=/usr/sbin/portauth
+expect() {  # expect STATUS COMMAND...
+  local want=$1 got=0
+  shift
+  "$@" >"$work/out" 2>&1 || got=$?
+  [ "$got" = "$want" ] || { cat "$work/out" >&2; fail "'$*' exited $got, expected $want"; }
+}
+
+# Inner part, run by the outer one under `unshare --net`: apply the policy to
+# the scratch cgroup, bind(2) as uid 51000/51001 inside it, unload.
+if [ "${1:-}" = --scratch-enforcement ]; then
+  work=$2 policy=$3 scratch_cg=$4 pin_dir=$5
+  try_bind() {  # try_bind UID PROTO PORT -> exit 0 bound, 13 refused
+    sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$scratch_cg" \
+      setpriv --reuid="$1" --regid="$1" --clear-groups --inh-caps=-all \
+      /usr/bin/python3 -c '
+import socket, sys
+kind = socket.SOCK_STREAM if sys.argv[1] == "tcp" else socket.SOCK_DGRAM
+try:
+    socket.socket(socket.AF_INET, kind).bind(("0.0.0.0", int(sys.argv[2])))
+except PermissionError:
+    sys.exit(13)
+' "$2" "$3"
+  }
+  trap '"$pa" unload --pin-dir "$pin_dir" >/dev/null 2>&1' EXIT
+  expect 0 "$pa" apply --policy-dir "$policy" --cgroup "$scratch_cg" --pin-dir "$pin_dir"
+  expect 0 "$pa" status --pin-dir "$pin_dir"
+  expect 0  try_bind 51000 tcp 80      # granted by byport/80
+  expect 13 try_bind 51001 tcp 80      # no grant, not root
+  expect 0  try_bind 51001 udp 5060    # reserved for 51001
+  expect 13 try_bind 51000 udp 5060    # reserved for someone else
+  expect 0 "$pa" unload --pin-dir "$pin_dir"
+  trap - EXIT
+  exit 0
+fi
+
+[ "$(id -u)" = 0 ] || fail "run as root (dpkg -i, a scratch cgroup and a bpffs mount)"
+
+# --- preconditions: do not disturb an existing installation ------------------
+if dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files'; then
+  fail "the portauth package is installed on this machine; purging it afterwards would remove its policy"
+fi
+for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /etc/portauth /etc/default/portauth \
+         /run/portauth /sys/fs/bpf/portauth /lib/systemd/system/portauth.service; do
+  [ ! -e "$p" ] || fail "$p exists before the test; this check needs a machine without portauth"
+done
+
+# --- packaging tools ----------------------------------------------------------
+need=()
+for p in debhelper dpkg-dev fakeroot lintian; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- scratch space and cleanup -----------------------------------------------
+work=$(mktemp -d /tmp/portauth-ci-package.XXXXXX)
+cgroup2=$(awk '$(NF-2) == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+[ -n "$cgroup2" ] || fail "no cgroup2 mount in /proc/self/mountinfo"
+scratch_cg="$cgroup2/portauth-ci-package.$$"
+bpffs="$work/bpffs"
+pin_dir="$bpffs/portauth"
+installed=no
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [ -x /usr/sbin/portauth ] && [ -d "$pin_dir" ]; then /usr/sbin/portauth unload --pin-dir "$pin_dir" >/dev/null 2>&1; fi
+  if [ -d "$scratch_cg" ]; then
+    while read -r pid; do echo "$pid" >"$cgroup2/cgroup.procs"; done <"$scratch_cg/cgroup.procs" 2>/dev/null
+    rmdir "$scratch_cg"
+  fi
+  mountpoint -q "$bpffs" && umount "$bpffs"
+  if [ $installed = yes ]; then dpkg --purge portauth >/dev/null 2>&1; fi
+  rm -rf "$work"
+  exit $rc
+}
+trap cleanup EXIT
+
+# --- build the package from a copy of the tree ----------------------------------
+log "copying the tree to $work/portauth"
+mkdir -p "$work/portauth"
+if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+  # tracked files plus new ones not ignored, as a commit of the working tree would have them
+  (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+     while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+     tar --null -T - -cf -) | tar -C "$work/portauth" -xf -
+else
+  tar -C "$src" --exclude='./build*' --exclude='./obj-*' --exclude='./.git' -cf - . | tar -C "$work/portauth" -xf -
+fi
+
+opts="parallel=$(nproc)"
+[ "${PORTAUTH_PKG_TESTS:-0}" = 1 ] || opts="nocheck $opts"
+log "dpkg-buildpackage -us -uc -b (DEB_BUILD_OPTIONS='$opts')"
+start=$SECONDS
+if ! (cd "$work/portauth" && DEB_BUILD_OPTIONS="$opts" dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1); then
+  tail -n 60 "$work/build.log" >&2
+  fail "dpkg-buildpackage failed (log above)"
+fi
+deb=$(ls "$work"/portauth_*.deb | head -n 1)
+log "built $(basename "$deb") in $((SECONDS - start)) s"
+
+# --- lintian ---------------------------------------------------------------------
+lintian --fail-on error --display-info "$deb" >"$work/lintian.txt" 2>&1 || lint_rc=$?
+cat "$work/lintian.txt"
+log "lintian: $(grep -c '^E:' "$work/lintian.txt" || true) errors, $(grep -c '^W:' "$work/lintian.txt" || true) warnings, $(grep -c '^I:' "$work/lintian.txt" || true) info"
+if [ -n "${PORTAUTH_PKG_KEEP:-}" ]; then
+  mkdir -p "$PORTAUTH_PKG_KEEP" && cp "$deb" "$work/lintian.txt" "$PORTAUTH_PKG_KEEP/"
+fi
+[ "${lint_rc:-0}" = 0 ] || fail "lintian reports errors"
+
+# --- install ---------------------------------------------------------------------
+log "dpkg -i $(basename "$deb")"
+installed=yes
+dpkg -i "$deb" >/dev/null || { apt-get install -f -y -qq >/dev/null; dpkg -i "$deb" >/dev/null; } ||
+  fail "dpkg -i failed"
+for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto \
+         /usr/share/man/man8/portauth.8.gz /usr/share/man/man5/portauth.5.gz \
+         /usr/share/bash-completion/completions/portauth /lib/systemd/system/portauth.service \
+         /usr/share/portauth/policies/webserver/setup.sh /etc/default/portauth \
+         /etc/portauth/byport /etc/portauth/byaddr /etc/portauth/byuid /etc/portauth/reserve; do
+  [ -e "$p" ] || fail "$p is not installed"
+done
+[ "$(stat -c '%U:%G %a' /etc/portauth)" = "root:root 755" ] || fail "/etc/portauth is $(stat -c '%U:%G %a' /etc/portauth)"
+[ ! -e /sys/fs/bpf/portauth ] || fail "installing the package loaded a policy (/sys/fs/bpf/portauth exists)"
+/usr/sbin/portauth --version
+if command -v systemd-analyze >/dev/null; then
+  systemd-analyze verify --man=no /lib/systemd/system/portauth.service || fail "systemd-analyze verify portauth.service"
+fi
+
+# --- try it: example policies, a scratch cgroup, a scratch bpffs ------------------
+policy="$work/policy"
+/usr/share/portauth/policies/webserver/setup.sh "$policy" 51000 >/dev/null
+/usr/share/portauth/policies/sip/setup.sh "$policy" 51001 >/dev/null
+expect 0 "$pa" check --policy-dir "$policy" --user 51000 tcp/80
+expect 1 "$pa" check --policy-dir "$policy" --user 51001 tcp/80
+expect 0 "$pa" check --policy-dir "$policy" --user 51001 udp/5060
+expect 1 "$pa" check --policy-dir "$policy" --user 51000 udp/5060
+
+# Enforcement covers the network namespace apply runs in: apply, bind and
+# unload in a private one, so that nothing (ip_local_reserved_ports included)
+# touches the machine's own.
+mkdir -p "$bpffs" "$scratch_cg"
+mount -t bpf bpf "$bpffs"
+unshare --net -- "$self" --scratch-enforcement "$work" "$policy" "$scratch_cg" "$pin_dir"
+[ -z "$(ls -A "$pin_dir" 2>/dev/null)" ] || fail "portauth unload left pins in $pin_dir: $(ls -A "$pin_dir")"
+umount "$bpffs"
+rmdir "$scratch_cg"
+log "scratch enforcement: grants and reservations behave, unload cleans up"
+
+# --- purge, and check the machine is clean ------------------------------------------
+log "dpkg --purge portauth"
+dpkg --purge portauth >/dev/null
+installed=no
+left=()
+for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /usr/share/portauth /etc/portauth \
+         /etc/default/portauth /run/portauth /sys/fs/bpf/portauth /lib/systemd/system/portauth.service \
+         /etc/systemd/system/sysinit.target.wants/portauth.service /usr/share/doc/portauth \
+         /usr/sbin/portwatch /lib/systemd/system/portwatch.service /var/lib/portwatch /run/portwatch \
+         /etc/systemd/system/multi-user.target.wants/portwatch.service; do
+  [ ! -e "$p" ] && [ ! -L "$p" ] || left+=("$p")
+done
+((${#left[@]} == 0)) || fail "left after purge: ${left[*]}"
+! dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files' || fail "dpkg still knows portauth"
+log "OK: built, lint-clean of errors, installed, tried on a scratch cgroup, purged without a trace"
