@@ -150,7 +150,9 @@ TEST_F(Enforcement, UnusualBindFormsAreSeen) {
     sandbox::BindOptions mptcp;
     mptcp.protocol = 262;   // IPPROTO_MPTCP
     const int r = sb.bind(kBob, "tcp", "0.0.0.0", 7300, mptcp);
-    if (r != EPROTONOSUPPORT && r != EINVAL) EXPECT_EQ(r, EACCES) << "MPTCP uses TCP's ports";
+    if (r != EPROTONOSUPPORT && r != EINVAL) {
+        EXPECT_EQ(r, EACCES) << "MPTCP uses TCP's ports";
+    }
 }
 
 TEST_F(Enforcement, OnlyTheNetworkNamespaceOfTheApplyIsGoverned) {
