@@ -9,7 +9,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cstdarg>
 #include <cstring>
 #include <ctime>
@@ -77,13 +80,28 @@ private:
     libbpf_print_fn_t previous_;
 };
 
-constexpr const char* kPins[] = {"link_bind4", "link_bind6", "counters", "rule_names", "meta", "events", "sysctl_ports"};
+constexpr const char* kPins[] = {"link_bind4", "link_bind6", "counters", "rule_names", "meta",
+                                 "events",     "sysctl_ports", "gate"};
+// One generation's pins. An apply pins them as NAME_new, switches the gate,
+// then renames them into place in this order (meta last: while meta_new
+// exists, an apply is under way or was interrupted).
+constexpr const char* kGenerationPins[] = {"link_bind4", "link_bind6", "counters", "rule_names", "meta"};
+constexpr const char* kLinkPins[] = {"link_bind4", "link_bind6"};
 
 Fd open_pin(const std::string& path) { return Fd(bpf_obj_get(path.c_str())); }
 
 bool exists(const std::string& path) {
     struct stat st {};
     return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string staged(const std::string& path) { return path + "_new"; }
+
+// Fault injection for the crash tests: PORTAUTH_TEST_CRASH_AT=STEP makes apply
+// kill itself with SIGKILL right after STEP, as a power cut or kill -9 would.
+void crash_point(const char* step) {
+    static const char* const at = std::getenv("PORTAUTH_TEST_CRASH_AT");
+    if (at && std::strcmp(at, step) == 0) ::raise(SIGKILL);
 }
 
 // Serialises apply/unload of one pin dir (two admins at once).
@@ -94,15 +112,79 @@ Result<Fd> lock_pin_dir(const std::string& dir) {
     return fd;
 }
 
-// Left behind by an apply that was killed before it finished.
-void remove_stale_pins(const std::string& dir) {
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return;
-    while (dirent* e = ::readdir(d)) {
-        std::string name = e->d_name;
-        if (name.size() > 4 && name.compare(name.size() - 4, 4, "_new") == 0) ::unlink((dir + "/" + name).c_str());
+Result<uint32_t> read_u32_map(int fd, const std::string& what) {
+    uint32_t value = 0;
+    __u32 zero = 0;
+    if (bpf_map_lookup_elem(fd, &zero, &value) != 0) return sys_error("cannot read '" + what + "'");
+    return value;
+}
+
+Status write_gate(int fd, uint32_t generation, const std::string& what) {
+    __u32 zero = 0;
+    if (bpf_map_update_elem(fd, &zero, &generation, BPF_ANY) != 0) return sys_error("cannot write '" + what + "'");
+    return {};
+}
+
+std::optional<pa_meta> read_meta(const std::string& path) {
+    Fd fd = open_pin(path);
+    pa_meta meta{};
+    __u32 zero = 0;
+    if (!fd || bpf_map_lookup_elem(fd.get(), &zero, &meta) != 0) return std::nullopt;
+    return meta;
+}
+
+// Detaches (when a link) and unpins every NAME_new pin.
+Status drop_staged(const std::string& dir) {
+    for (const char* name : kGenerationPins) {
+        const std::string path = staged(pin_path(dir, name));
+        if (!exists(path)) continue;
+        if (Fd link = open_pin(path); link && std::strncmp(name, "link_", 5) == 0) bpf_link_detach(link.get());
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error("cannot remove pin '" + path + "'");
     }
-    ::closedir(d);
+    return {};
+}
+
+// Moves a switched-to generation into place: per family the old link is
+// detached and the new one renamed over it, then the maps, meta last. Every
+// step can be repeated, so an interrupted commit is finished by the next one.
+Status commit_staged(const std::string& dir) {
+    for (const char* name : kGenerationPins) {
+        const std::string path = pin_path(dir, name), tmp = staged(path);
+        if (!exists(tmp)) continue;
+        if (std::strncmp(name, "link_", 5) == 0) {
+            if (Fd old = open_pin(path)) bpf_link_detach(old.get());
+            crash_point(name[9] == '4' ? "old-bind4-detached" : "old-bind6-detached");
+        }
+        if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_error("cannot rename '" + tmp + "'");
+        crash_point((std::string(name) + "-renamed").c_str());
+    }
+    return {};
+}
+
+// An apply killed half-way left NAME_new pins. If it got as far as switching
+// the gate to its generation, its policy is the one enforced: finish moving it
+// into place. Otherwise the old policy never stopped being enforced: drop the
+// staged pins (their programs only ever let binds through).
+Status recover_interrupted_apply(const std::string& dir, int gate_fd) {
+    const auto staged_meta = read_meta(staged(pin_path(dir, "meta")));
+    if (staged_meta && gate_fd >= 0) {
+        auto gate = read_u32_map(gate_fd, pin_path(dir, "gate"));
+        if (!gate) return gate.error();
+        if (*gate == staged_meta->generation) return commit_staged(dir);
+    }
+    return drop_staged(dir);
+}
+
+// The programs of one attach type that run for binds in `cgroup`, in the order they run.
+Result<std::vector<uint32_t>> effective_programs(int cgroup_fd, bpf_attach_type type, const std::string& cgroup) {
+    std::vector<uint32_t> ids(64);
+    LIBBPF_OPTS(bpf_prog_query_opts, q, .query_flags = BPF_F_QUERY_EFFECTIVE);
+    q.prog_ids = ids.data();
+    q.prog_cnt = static_cast<__u32>(ids.size());
+    if (bpf_prog_query_opts(cgroup_fd, type, &q) != 0)
+        return sys_error("cannot list the BPF programs of cgroup '" + cgroup + "'");
+    ids.resize(q.prog_cnt);
+    return ids;
 }
 
 template <class K, class V>
@@ -132,7 +214,8 @@ struct Loaded {
     bool eacces = true;
 };
 
-Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint32_t generation, int events_fd) {
+Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint32_t generation, int events_fd,
+                            int gate_fd) {
     LibbpfLog log;
     std::string first_failure;
     for (bool use_retval : {true, false}) {
@@ -152,6 +235,7 @@ Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint3
         bpf_map__set_max_entries(m->pa_rule_names, at_least_one(img.rules.size()));
         if (events_fd >= 0 && bpf_map__reuse_fd(m->pa_events, events_fd) != 0)
             return sys_error("cannot reuse the pinned events ring buffer");
+        if (bpf_map__reuse_fd(m->pa_gate, gate_fd) != 0) return sys_error("cannot reuse the pinned gate map");
         if (portauth_bpf__load(skel.get()) == 0) return Loaded{std::move(skel), use_retval};
         if (first_failure.empty()) first_failure = log.last_line();
     }
@@ -280,33 +364,36 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     PA_TRY(ensure_bpffs_dir(target.pin_dir));
     auto lock = lock_pin_dir(target.pin_dir);
     if (!lock) return lock.error();
-    remove_stale_pins(target.pin_dir);
+    const std::string dir = target.pin_dir;
 
     Fd cg(::open(target.cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cg) return sys_error("cannot open cgroup '" + target.cgroup + "'");
-    auto cg_id = cgroup_id(target.cgroup);
-    if (!cg_id) return cg_id.error();
     auto cookie = current_netns_cookie();
     if (!cookie) return cookie.error();
 
-    // Generation and meta.
-    uint32_t generation = 1;
-    if (Fd old_meta = open_pin(pin_path(target.pin_dir, "meta"))) {
-        pa_meta old{};
-        __u32 zero = 0;
-        if (bpf_map_lookup_elem(old_meta.get(), &zero, &old) == 0) generation = old.generation + 1;
+    // The gate: which generation enforces. Created (holding 0: nobody) on the first apply.
+    const std::string gate_pin = pin_path(dir, "gate");
+    Fd gate = open_pin(gate_pin);
+    PA_TRY(recover_interrupted_apply(dir, gate.get()));
+    if (!gate) {
+        gate.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "pa_gate", 4, 4, 1, nullptr));
+        if (!gate) return sys_error("cannot create the gate map");
+        if (bpf_obj_pin(gate.get(), gate_pin.c_str()) != 0) return sys_error("cannot pin '" + gate_pin + "'");
     }
+    auto gate_now = read_u32_map(gate.get(), gate_pin);
+    if (!gate_now) return gate_now.error();
+    const auto old_meta = read_meta(pin_path(dir, "meta"));
+    const uint32_t generation = std::max(*gate_now, old_meta ? old_meta->generation : 0u) + 1;
 
-    const std::string events_pin = pin_path(target.pin_dir, "events");
+    const std::string events_pin = pin_path(dir, "events");
     Fd events = open_pin(events_pin);
-    auto loaded = load_program(img, *cookie, generation, events.get());
+    auto loaded = load_program(img, *cookie, generation, events.get(), gate.get());
     if (!loaded) return loaded.error();
     report.eacces = loaded->eacces;
     report.load_ms = ms_since(t0);
     portauth_bpf* skel = loaded->skel.get();
     PA_TRY(fill_policy_maps(skel, img));
 
-    // Meta.
     pa_meta meta{};
     meta.applied_at = static_cast<uint64_t>(std::time(nullptr));
     meta.netns_cookie = *cookie;
@@ -319,81 +406,79 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     __u32 zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(skel->maps.pa_meta), &zero, &meta, BPF_ANY) != 0)
         return sys_error("cannot write BPF map pa_meta");
-
-    // Pin this generation's maps under temporary names; renamed into place after the swap.
-    const std::pair<const char*, bpf_map*> gen_maps[] = {
-        {"counters", skel->maps.pa_counters}, {"rule_names", skel->maps.pa_rule_names}, {"meta", skel->maps.pa_meta}};
-    for (const auto& [name, map] : gen_maps) {
-        const std::string tmp = pin_path(target.pin_dir, name) + "_new";
-        if (bpf_obj_pin(bpf_map__fd(map), tmp.c_str()) != 0) return sys_error("cannot pin '" + tmp + "'");
-    }
     if (!events && bpf_obj_pin(bpf_map__fd(skel->maps.pa_events), events_pin.c_str()) != 0)
         return sys_error("cannot pin '" + events_pin + "'");
 
-    // The swap: each bind sees the old program or the new one, never a mix.
-    const std::pair<const char*, bpf_program*> progs[] = {{"link_bind4", skel->progs.portauth_bind4},
-                                                           {"link_bind6", skel->progs.portauth_bind6}};
-    for (const auto& [name, prog] : progs) {
-        const std::string path = pin_path(target.pin_dir, name);
-        Fd old = open_pin(path);
-        if (old) {
-            auto info = link_info(old.get(), path);
-            if (info && info->cgroup_id == *cg_id) {
-                if (bpf_link_update(old.get(), bpf_program__fd(prog), nullptr) != 0)
-                    return sys_error("cannot replace the program of '" + path + "'");
-                report.replaced = true;
-                continue;
-            }
+    // Stage: pin this generation's maps (meta first: it marks an apply under
+    // way) and attach its programs next to the old ones. They run after the
+    // old programs and let every bind through until the gate names them.
+    // Anything failing from here on drops what was staged.
+    struct Unstage {
+        const std::string& dir;
+        bool armed = true;
+        ~Unstage() {
+            if (armed) (void)drop_staged(dir);
         }
-        Link link(bpf_program__attach_cgroup(prog, cg.get()));
-        if (!link) return sys_error("cannot attach " + std::string(bpf_program__name(prog)) + " to cgroup '" + target.cgroup + "'");
-        const std::string tmp = path + "_new";
-        if (bpf_link__pin(link.get(), tmp.c_str()) != 0) return sys_error("cannot pin '" + tmp + "'");
-        if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_error("cannot rename '" + tmp + "'");
-        bpf_link__disconnect(link.get());
-        if (old) {
-            bpf_link_detach(old.get());   // the policy moved to another cgroup
-            report.replaced = true;
-        }
-    }
+    } unstage{dir};
+    const std::pair<const char*, bpf_map*> gen_maps[] = {
+        {"meta", skel->maps.pa_meta}, {"counters", skel->maps.pa_counters}, {"rule_names", skel->maps.pa_rule_names}};
     for (const auto& [name, map] : gen_maps) {
-        const std::string path = pin_path(target.pin_dir, name);
-        if (::rename((path + "_new").c_str(), path.c_str()) != 0) return sys_error("cannot rename '" + path + "_new'");
+        const std::string tmp = staged(pin_path(dir, name));
+        if (bpf_obj_pin(bpf_map__fd(map), tmp.c_str()) != 0) return sys_error("cannot pin '" + tmp + "'");
     }
+    crash_point("maps-staged");
+    const struct {
+        const char* pin;
+        bpf_program* prog;
+        bpf_attach_type type;
+    } families[] = {{"link_bind4", skel->progs.portauth_bind4, BPF_CGROUP_INET4_BIND},
+                    {"link_bind6", skel->progs.portauth_bind6, BPF_CGROUP_INET6_BIND}};
+    for (const auto& f : families) {
+        Link link(bpf_program__attach_cgroup(f.prog, cg.get()));
+        if (!link) return sys_error("cannot attach " + std::string(bpf_program__name(f.prog)) + " to cgroup '" + target.cgroup + "'");
+        const std::string tmp = staged(pin_path(dir, f.pin));
+        if (bpf_link__pin(link.get(), tmp.c_str()) != 0) return sys_error("cannot pin '" + tmp + "'");
+        bpf_link__disconnect(link.get());
+        // The switch below is atomic only if, in one bind, the old program runs
+        // before the new one; the kernel appends, and we check rather than trust.
+        const Fd old = open_pin(pin_path(dir, f.pin));
+        auto old_info = old ? link_info(old.get(), f.pin) : Result<LinkInfo>(LinkInfo{});
+        if (!old_info) return old_info.error();
+        auto order = effective_programs(cg.get(), f.type, target.cgroup);
+        if (!order) return order.error();
+        bpf_prog_info prog_info{};
+        __u32 info_len = sizeof prog_info;
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(f.prog), &prog_info, &info_len) != 0)
+            return sys_error("cannot read the id of the new " + std::string(f.pin) + " program");
+        const uint32_t new_id = prog_info.id;
+        const auto pos_new = std::find(order->begin(), order->end(), new_id);
+        const auto pos_old = std::find(order->begin(), order->end(), old_info->prog_id);
+        if (pos_new == order->end()) return logic_error("the new " + std::string(f.pin) + " program is not attached to cgroup '" + target.cgroup + "'");
+        if (old_info->prog_id != 0 && pos_old != order->end() && pos_old > pos_new)
+            return logic_error("the kernel runs the new " + std::string(f.pin) +
+                               " program before the old one; cannot switch policies atomically (old policy kept)");
+    }
+    crash_point("links-staged");
 
-    auto added = sync_reserved_ports(target.pin_dir, img.reserved_ports);
+    // The switch: one map update, both families.
+    PA_TRY(write_gate(gate.get(), generation, gate_pin));
+    unstage.armed = false;
+    report.replaced = old_meta.has_value();
+    crash_point("switched");
+    if (Status s = commit_staged(dir); !s) report.after_swap = s.error();   // the next apply finishes it
+
+    auto added = sync_reserved_ports(dir, img.reserved_ports);
     if (added) report.sysctl_added = *added;
     else report.after_swap = added.error();
-    EnforcementState state{target.pin_dir, target.cgroup, target.policy_dir, *cookie, generation};
+    EnforcementState state{dir, target.cgroup, target.policy_dir, *cookie, generation};
     if (Status s = write_state(state); !s && !report.after_swap) report.after_swap = s.error();
     report.total_ms = ms_since(t0);
     return report;
 }
 
-Result<EngineStatus> engine_status(const std::string& pin_dir) {
-    EngineStatus st;
-    Fd l4 = open_pin(pin_path(pin_dir, "link_bind4"));
-    if (!l4 && (errno == EPERM || errno == EACCES))
-        return sys_error("cannot read the pins at '" + pin_dir + "' (reading BPF objects needs root)");
-    Fd l6 = open_pin(pin_path(pin_dir, "link_bind6"));
-    if (!l4 || !l6) {
-        st.problem = "no policy is loaded (nothing pinned at " + pin_dir + ")";
-        return st;
-    }
-    auto i4 = link_info(l4.get(), "link_bind4");
-    if (!i4) return i4.error();
-    auto i6 = link_info(l6.get(), "link_bind6");
-    if (!i6) return i6.error();
-    st.prog_id_bind4 = i4->prog_id;
-    st.prog_id_bind6 = i6->prog_id;
+namespace {
 
-    Fd meta_fd = open_pin(pin_path(pin_dir, "meta"));
-    pa_meta meta{};
-    __u32 zero = 0;
-    if (!meta_fd || bpf_map_lookup_elem(meta_fd.get(), &zero, &meta) != 0) {
-        st.problem = "links are pinned at " + pin_dir + " but the meta map is missing; run portauth apply or unload";
-        return st;
-    }
+void describe(EngineStatus& st, const pa_meta& meta) {
     st.cgroup = meta.cgroup;
     st.policy_dir = meta.policy_dir;
     st.applied_at = meta.applied_at;
@@ -402,19 +487,21 @@ Result<EngineStatus> engine_status(const std::string& pin_dir) {
     st.generation = meta.generation;
     st.root_exempt = meta.root_exempt;
     st.eacces = meta.errno_is_eacces;
-    st.sysctl_ports = read_sysctl_pin(pin_dir);
+}
 
-    auto cg_id = cgroup_id(st.cgroup);
-    if (i4->cgroup_id == 0 || i6->cgroup_id == 0 || !cg_id || *cg_id != i4->cgroup_id || *cg_id != i6->cgroup_id) {
-        st.problem = "the links are pinned but no longer attached to cgroup " + st.cgroup + " (was it removed?)";
-        return st;
-    }
+// A pin of the generation being described: NAME_new while it is staged, else NAME.
+Fd open_generation_pin(const std::string& pin_dir, const char* name, bool prefer_staged) {
+    if (prefer_staged)
+        if (Fd fd = open_pin(staged(pin_path(pin_dir, name)))) return fd;
+    return open_pin(pin_path(pin_dir, name));
+}
 
-    Fd names = open_pin(pin_path(pin_dir, "rule_names"));
-    Fd counters = open_pin(pin_path(pin_dir, "counters"));
+void read_rules(EngineStatus& st, const std::string& pin_dir, bool prefer_staged) {
+    Fd names = open_generation_pin(pin_dir, "rule_names", prefer_staged);
+    Fd counters = open_generation_pin(pin_dir, "counters", prefer_staged);
     const int ncpus = libbpf_num_possible_cpus();
     std::vector<pa_counter> percpu(ncpus > 0 ? static_cast<size_t>(ncpus) : 1);
-    for (uint32_t id = 0; id < meta.rule_count; ++id) {
+    for (uint32_t id = 0; id < st.rule_count; ++id) {
         RuleStatus r;
         r.id = id;
         pa_rule_name n{};
@@ -427,6 +514,68 @@ Result<EngineStatus> engine_status(const std::string& pin_dir) {
         }
         st.rules.push_back(std::move(r));
     }
+}
+
+}  // namespace
+
+Result<EngineStatus> engine_status(const std::string& pin_dir) {
+    EngineStatus st;
+    Fd l4 = open_pin(pin_path(pin_dir, "link_bind4"));
+    if (!l4 && (errno == EPERM || errno == EACCES))
+        return sys_error("cannot read the pins at '" + pin_dir + "' (reading BPF objects needs root)");
+    Fd l6 = open_pin(pin_path(pin_dir, "link_bind6"));
+
+    // Which generation the gate lets enforce, and whether an apply was killed
+    // half-way (its pins are still staged as NAME_new).
+    std::optional<uint32_t> gate_gen;
+    if (Fd gate = open_pin(pin_path(pin_dir, "gate")))
+        if (auto g = read_u32_map(gate.get(), pin_path(pin_dir, "gate"))) gate_gen = *g;
+    if (const auto staged_meta = read_meta(staged(pin_path(pin_dir, "meta")))) {
+        const bool switched = gate_gen == staged_meta->generation;
+        st.problem = "an apply of generation " + std::to_string(staged_meta->generation) + " was interrupted " +
+                     (switched ? "after it took effect" : "before it took effect") +
+                     "; run 'portauth apply' to finish it, or 'portauth unload'";
+        if (switched) {
+            // Its programs enforce, pinned as link_bind*_new or already renamed.
+            describe(st, *staged_meta);
+            st.sysctl_ports = read_sysctl_pin(pin_dir);
+            for (auto [name, id] : {std::pair{"link_bind4", &st.prog_id_bind4}, std::pair{"link_bind6", &st.prog_id_bind6}})
+                if (Fd link = open_generation_pin(pin_dir, name, true))
+                    if (auto info = link_info(link.get(), name)) *id = info->prog_id;
+            read_rules(st, pin_dir, true);
+            st.active = true;
+            return st;
+        }
+        // Not switched: what is pinned under the usual names is what is enforced.
+    }
+    if (!l4 || !l6) {
+        if (st.problem.empty()) st.problem = "no policy is loaded (nothing pinned at " + pin_dir + ")";
+        return st;
+    }
+    auto i4 = link_info(l4.get(), "link_bind4");
+    if (!i4) return i4.error();
+    auto i6 = link_info(l6.get(), "link_bind6");
+    if (!i6) return i6.error();
+    st.prog_id_bind4 = i4->prog_id;
+    st.prog_id_bind6 = i6->prog_id;
+
+    const auto meta = read_meta(pin_path(pin_dir, "meta"));
+    if (!meta) {
+        st.problem = "links are pinned at " + pin_dir + " but the meta map is missing; run portauth apply or unload";
+        return st;
+    }
+    describe(st, *meta);
+    st.sysctl_ports = read_sysctl_pin(pin_dir);
+
+    auto cg_id = cgroup_id(st.cgroup);
+    if (i4->cgroup_id == 0 || i6->cgroup_id == 0 || !cg_id || *cg_id != i4->cgroup_id || *cg_id != i6->cgroup_id) {
+        st.problem = "the links are pinned but no longer attached to cgroup " + st.cgroup + " (was it removed?)";
+        return st;
+    }
+    if (gate_gen && *gate_gen != meta->generation && st.problem.empty())
+        st.problem = "the pinned policy is generation " + std::to_string(meta->generation) + " but the gate lets generation " +
+                     std::to_string(*gate_gen) + " enforce; run 'portauth apply'";
+    read_rules(st, pin_dir, false);
     st.active = true;
     return st;
 }
@@ -435,7 +584,8 @@ Status engine_unload(const std::string& pin_dir) {
     if (!exists(pin_dir)) return {};
     auto lock = lock_pin_dir(pin_dir);
     if (!lock) return lock.error();
-    for (const char* name : {"link_bind4", "link_bind6"}) {
+    PA_TRY(drop_staged(pin_dir));   // also what a killed apply left behind
+    for (const char* name : kLinkPins) {
         const std::string path = pin_path(pin_dir, name);
         if (Fd link = open_pin(path)) bpf_link_detach(link.get());
     }
@@ -449,7 +599,6 @@ Status engine_unload(const std::string& pin_dir) {
             if (!ours.count(p)) left.insert(p);
         if (left != *current) PA_TRY(write_reserved_ports(left));
     }
-    remove_stale_pins(pin_dir);
     remove_state(pin_dir);
     for (const char* name : kPins) {
         const std::string path = pin_path(pin_dir, name);

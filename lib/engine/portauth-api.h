@@ -173,6 +173,15 @@ struct pa_rule_name {
     char name[PA_RULE_NAME_LEN];
 };
 
+/* pa_gate: ARRAY, 1 entry, key 0 => __u32 generation. Pinned as `gate` and
+ * shared by every generation's programs (the engine reuses the pinned map).
+ * A program enforces only while the gate holds its own pa_generation and
+ * lets every bind through otherwise. An apply attaches the new programs next
+ * to the old ones (they run after them), then writes the new generation into
+ * the gate: one map update switches bind4 and bind6 together, and a bind
+ * meets the old policy, the new one, or - during the switch - both, whose
+ * combined verdict is always one of the two. Then the old links go. */
+
 /* pa_meta: ARRAY, 1 entry, written by the engine for status; never read by BPF. */
 struct pa_meta {
     __u64 applied_at;        /* CLOCK_REALTIME seconds */

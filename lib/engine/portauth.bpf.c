@@ -11,6 +11,8 @@
  *   3. the first authbind grant entry that exists (byport, byaddr, byuid, in
  *      authbind's order) decides whether the bind may skip the kernel's
  *      CAP_NET_BIND_SERVICE check.
+ * A program whose generation is not the one in pa_gate lets every bind
+ * through: that is how an apply switches both families at once.
  * Verdicts: 0 = refuse, 1 = allow (kernel checks go on), 3 = allow and waive
  * CAP_NET_BIND_SERVICE (bit 1, BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE).
  * The semantics mirror lib/policy/decide.cpp; tests compare the two.
@@ -32,7 +34,7 @@
 const volatile __u64 pa_netns_cookie = 0;   /* 0: every network namespace */
 const volatile __u8 pa_root_exempt = 1;
 const volatile __u8 pa_use_set_retval = 1;  /* cleared by the engine on kernels without it */
-const volatile __u32 pa_generation = 0;     /* copied into events */
+const volatile __u32 pa_generation = 0;     /* enforces while pa_gate holds it; copied into events */
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -96,6 +98,13 @@ struct {
     __type(key, __u32);
     __type(value, struct pa_meta);
 } pa_meta SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} pa_gate SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -442,6 +451,12 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, struct pa_bind *b)
     __u32 port_key = b->port;
     struct pa_port *p = bpf_map_lookup_elem(&pa_ports, &port_key);
     if (!p || p->flags == 0)
+        return VERDICT_ALLOW;
+
+    /* Only the generation the gate names enforces (see pa_gate in portauth-api.h). */
+    __u32 zero = 0;
+    __u32 *gate = bpf_map_lookup_elem(&pa_gate, &zero);
+    if (!gate || *gate != pa_generation)
         return VERDICT_ALLOW;
 
     struct pa_creds *c = read_creds();

@@ -4,6 +4,7 @@
 //   A: byport/!741 granted to alice, reserve/tcp/7741 alice's
 //   B: byport/!742 granted to bob,   reserve/tcp/7742 bob's
 // and which one the kernel enforces is read from bind verdicts (see verdict()).
+#include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -96,9 +97,11 @@ protected:
 
     // Starts argv with stdout and stderr to `log`; the child waits until every copy of
     // the pipe's write end `go_write` is closed (its own copy it closes first).
-    static pid_t spawn(const std::vector<std::string>& argv, const std::string& log, int go = -1, int go_write = -1) {
+    static pid_t spawn(const std::vector<std::string>& argv, const std::string& log, int go = -1, int go_write = -1,
+                       const std::string& crash_at = "") {
         const pid_t pid = fork();
         if (pid != 0) return pid;
+        if (!crash_at.empty()) setenv("PORTAUTH_TEST_CRASH_AT", crash_at.c_str(), 1);
         if (go_write >= 0) close(go_write);
         if (go >= 0) {
             char c;
@@ -232,6 +235,71 @@ TEST_F(Hardening, ApplyKilledAtRandomPointsLeavesOldOrNew) {
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_TRUE(no_pins()) << snapshot(sb.pin_dir());
     EXPECT_EQ(verdict(), Enforced::none);
+}
+
+// How many BPF programs run for binds of one family in the sandbox's cgroup.
+size_t programs_on(const std::string& cgroup, bpf_attach_type type) {
+    const int fd = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return 999;
+    __u32 ids[16], count = 16;
+    const int r = bpf_prog_query(fd, type, BPF_F_QUERY_EFFECTIVE, nullptr, ids, &count);
+    close(fd);
+    return r == 0 ? count : 999;
+}
+
+// (b') apply killed (by fault injection, PORTAUTH_TEST_CRASH_AT) right after
+// each step of the switch from A to B: before the gate switches, A alone is
+// enforced; from the switch on, B alone - in both families, never neither,
+// never a mix. status says an apply was interrupted; the next apply (even
+// steps) or unload (odd steps) cleans up: no staged pins, one program per
+// family, or none after unload.
+TEST_F(Hardening, ApplyKilledAfterEachStepLeavesOldOrNewAndRecovers) {
+    const struct {
+        const char* step;
+        Enforced expect;
+    } steps[] = {{"maps-staged", Enforced::a},        {"links-staged", Enforced::a},
+                 {"switched", Enforced::b},           {"old-bind4-detached", Enforced::b},
+                 {"link_bind4-renamed", Enforced::b}, {"old-bind6-detached", Enforced::b},
+                 {"link_bind6-renamed", Enforced::b}, {"counters-renamed", Enforced::b},
+                 {"rule_names-renamed", Enforced::b}, {"meta-renamed", Enforced::b}};
+    int i = 0;
+    for (const auto& [step, expect] : steps) {
+        SCOPED_TRACE(std::string("killed after ") + step);
+        auto r = apply(a_);
+        ASSERT_EQ(r.status, 0) << r.err;
+        ASSERT_EQ(verdict(), Enforced::a);
+        const std::string log = sb.tmp() + "/crash.log";
+        const int st = wait_status(spawn(apply_argv(b_), log, -1, -1, step));
+        ASSERT_EQ(st, 128 + SIGKILL) << "the apply was not killed at this step (no such step?): " << slurp(log);
+        EXPECT_EQ(verdict(), expect) << "now " << name(verdict());
+        EXPECT_EQ(programs_on(sb.cgroup(), BPF_CGROUP_INET4_BIND) >= 1, true);
+        const auto status_json = sandbox::run({PORTAUTH_BIN, "status", "--json", "--pin-dir", sb.pin_dir()});
+        EXPECT_NE(status_json.out.find("\"active\":true"), std::string::npos) << status_json.out;
+        if (std::string(step) != "meta-renamed") {
+            EXPECT_NE(status_json.out.find("interrupted"), std::string::npos) << status_json.out;
+        }
+
+        if (i++ % 2 == 0) {
+            r = apply(a_);
+            ASSERT_EQ(r.status, 0) << r.err;
+            EXPECT_EQ(verdict(), Enforced::a);
+            EXPECT_EQ(programs_on(sb.cgroup(), BPF_CGROUP_INET4_BIND), 1u);
+            EXPECT_EQ(programs_on(sb.cgroup(), BPF_CGROUP_INET6_BIND), 1u);
+            const auto after = sandbox::run({PORTAUTH_BIN, "status", "--json", "--pin-dir", sb.pin_dir()});
+            EXPECT_EQ(after.out.find("problem"), std::string::npos) << after.out;
+            for (const auto& e : fs::directory_iterator(sb.pin_dir()))
+                EXPECT_EQ(e.path().string().find("_new"), std::string::npos) << "left behind: " << e.path();
+        } else {
+            r = sandbox::run({PORTAUTH_BIN, "unload", "--pin-dir", sb.pin_dir()});
+            ASSERT_EQ(r.status, 0) << r.err;
+            EXPECT_TRUE(no_pins()) << snapshot(sb.pin_dir());
+            EXPECT_EQ(verdict(), Enforced::none);
+            EXPECT_EQ(programs_on(sb.cgroup(), BPF_CGROUP_INET4_BIND), 0u);
+            EXPECT_EQ(programs_on(sb.cgroup(), BPF_CGROUP_INET6_BIND), 0u);
+        }
+    }
+    EXPECT_EQ(sandbox::run({PORTAUTH_BIN, "unload", "--pin-dir", sb.pin_dir()}).status, 0);
+    EXPECT_TRUE(no_pins());
 }
 
 // (c) Bad input: a clear error naming the file (or the spec), exit 111 or
