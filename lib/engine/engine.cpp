@@ -16,6 +16,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <memory>
 
 #include "common/fd.hpp"
@@ -173,6 +174,41 @@ Status recover_interrupted_apply(const std::string& dir, int gate_fd) {
         if (*gate == staged_meta->generation) return commit_staged(dir);
     }
     return drop_staged(dir);
+}
+
+std::vector<pa_counter> percpu_buffer() {
+    const int ncpus = libbpf_num_possible_cpus();
+    return std::vector<pa_counter>(ncpus > 0 ? static_cast<size_t>(ncpus) : 1);
+}
+
+// Called once the gate has switched (the old programs count no more): adds
+// the old generation's counters to the new one's, entry by entry, matched by
+// name. byuid lines are named by line number, which an edit can shift, so
+// they start from zero.
+void carry_counters(const std::string& dir, int new_counters, const std::vector<std::string>& new_names) {
+    Fd names = open_pin(pin_path(dir, "rule_names")), counters = open_pin(pin_path(dir, "counters"));
+    const auto meta = read_meta(pin_path(dir, "meta"));
+    if (!names || !counters || !meta) return;
+    std::map<std::string, pa_counter> old;
+    auto percpu = percpu_buffer();
+    for (uint32_t id = 0; id < meta->rule_count; ++id) {
+        pa_rule_name n{};
+        if (bpf_map_lookup_elem(names.get(), &id, &n) != 0 || bpf_map_lookup_elem(counters.get(), &id, percpu.data()) != 0)
+            continue;
+        pa_counter& sum = old[std::string(n.name, strnlen(n.name, sizeof n.name))];
+        for (const auto& c : percpu) {
+            sum.allowed += c.allowed;
+            sum.denied += c.denied;
+        }
+    }
+    for (uint32_t id = 0; id < new_names.size(); ++id) {
+        const auto it = old.find(new_names[id]);
+        if (it == old.end() || new_names[id].rfind("byuid/", 0) == 0) continue;
+        if (bpf_map_lookup_elem(new_counters, &id, percpu.data()) != 0) continue;
+        percpu[0].allowed += it->second.allowed;   // a bind counted on CPU 0 this very instant may be lost
+        percpu[0].denied += it->second.denied;
+        (void)bpf_map_update_elem(new_counters, &id, percpu.data(), BPF_ANY);
+    }
 }
 
 // The programs of one attach type that run for binds in `cgroup`, in the order they run.
@@ -465,6 +501,7 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     unstage.armed = false;
     report.replaced = old_meta.has_value();
     crash_point("switched");
+    carry_counters(dir, bpf_map__fd(skel->maps.pa_counters), img.rule_names);
     if (Status s = commit_staged(dir); !s) report.after_swap = s.error();   // the next apply finishes it
 
     auto added = sync_reserved_ports(dir, img.reserved_ports);
@@ -499,8 +536,7 @@ Fd open_generation_pin(const std::string& pin_dir, const char* name, bool prefer
 void read_rules(EngineStatus& st, const std::string& pin_dir, bool prefer_staged) {
     Fd names = open_generation_pin(pin_dir, "rule_names", prefer_staged);
     Fd counters = open_generation_pin(pin_dir, "counters", prefer_staged);
-    const int ncpus = libbpf_num_possible_cpus();
-    std::vector<pa_counter> percpu(ncpus > 0 ? static_cast<size_t>(ncpus) : 1);
+    auto percpu = percpu_buffer();
     for (uint32_t id = 0; id < st.rule_count; ++id) {
         RuleStatus r;
         r.id = id;

@@ -142,7 +142,8 @@ struct pa_acl_key {
  * through (a grant that granted, a reservation whose owner bound). `denied`:
  * binds refused because of a reservation, and binds for which a grant entry
  * existed but did not grant (the kernel's own CAP_NET_BIND_SERVICE check then
- * decides). Counters start at zero with every apply. */
+ * decides). Each apply adds the previous generation's counts to the entries
+ * that keep their name (not byuid lines: line numbers shift with edits). */
 struct pa_counter {
     __u64 allowed;
     __u64 denied;

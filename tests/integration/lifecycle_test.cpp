@@ -169,6 +169,23 @@ TEST_F(Lifecycle, StatusJsonReportsCountersPerEntry) {
     EXPECT_NE(r.out.find("{\"id\":0,\"entry\":\"reserve/tcp/7900\",\"allowed\":1,\"denied\":2}"), std::string::npos) << r.out;
 }
 
+// A re-apply (systemctl reload) keeps the counts of the entries that stay;
+// an entry added with it starts from zero.
+TEST_F(Lifecycle, CountersCarryOverAReapply) {
+    sb.entry("reserve/tcp/7901", 0, 0, 0400, "u:51000:x,m::x");
+    ASSERT_EQ(sb.apply().status, 0);
+    ASSERT_EQ(sb.bind(kBob, "tcp", "0.0.0.0", 7901), EACCES);
+    ASSERT_EQ(sb.bind(kAlice, "tcp", "0.0.0.0", 7901), 0);
+    sb.entry("reserve/tcp/7902", 0, 0, 0400, "u:51000:x,m::x");
+    ASSERT_EQ(sb.apply().status, 0);
+    ASSERT_EQ(sb.bind(kBob, "tcp", "0.0.0.0", 7901), EACCES);
+    ASSERT_EQ(sb.bind(kBob, "tcp", "0.0.0.0", 7902), EACCES);
+    auto r = sb.portauth({"status", "--json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("\"entry\":\"reserve/tcp/7901\",\"allowed\":1,\"denied\":2}"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"entry\":\"reserve/tcp/7902\",\"allowed\":0,\"denied\":1}"), std::string::npos) << r.out;
+}
+
 TEST_F(Lifecycle, AdverbChecksEnforcementThenExecs) {
     auto not_active = sandbox::run({PORTAUTH_BIN, "--pin-dir", sb.pin_dir(), "true"});
     EXPECT_EQ(not_active.status, 111);
