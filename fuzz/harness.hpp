@@ -10,9 +10,16 @@
 // The tree loader's line and name parsers are internal to lib/policy/tree.cpp,
 // so byuid lines, leaf names and portauth.conf go through load_policy on a
 // private temp tree (owned by the caller: TreeOptions names our uid).
+//
+// check_sockdiag needs lib/portwatch/sockdiag.cpp linked in (portwatch_lib,
+// or the fuzz build's instrumented copy); the other checks do not.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,11 +30,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/parse.hpp"
 #include "engine/events.hpp"
 #include "policy/spec.hpp"
 #include "policy/tree.hpp"
+#include "portwatch/sockdiag.hpp"
 
 namespace portauth_fuzz {
 
@@ -276,6 +285,81 @@ inline std::string check_events(const uint8_t* data, size_t size) {
     if (!e->addr.is_v4() && e->addr.family != AF_INET6) return "decoded an impossible family";
     if (e->comm.size() > 16 || has_nul(e->comm)) return "comm longer than 16 or with a NUL";
     (void)e->addr.str();
+    return "";
+}
+
+// ---- fuzz_sockdiag: one recv() worth of a sock_diag dump reply (parse_inet_diag_reply).
+// A reply in the kernel's layout holding `sockets` (and NLMSG_DONE when `done`):
+// what the parser must read back field for field.
+inline std::vector<uint8_t> encode_inet_diag_reply(const std::vector<watch::SocketInfo>& sockets, bool done) {
+    std::vector<uint8_t> out;
+    auto append = [&](uint16_t type, const void* payload, size_t len) {
+        nlmsghdr h{};
+        h.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(len));
+        h.nlmsg_type = type;
+        h.nlmsg_flags = NLM_F_MULTI;
+        const size_t at = out.size();
+        out.resize(at + NLMSG_SPACE(len));
+        std::memcpy(out.data() + at, &h, sizeof h);
+        std::memcpy(out.data() + at + NLMSG_HDRLEN, payload, len);
+    };
+    for (const auto& s : sockets) {
+        inet_diag_msg m{};
+        m.idiag_family = static_cast<uint8_t>(s.family);
+        m.idiag_state = s.state;
+        m.id = s.id;
+        m.idiag_uid = s.uid;
+        m.idiag_inode = static_cast<uint32_t>(s.inode);
+        append(SOCK_DIAG_BY_FAMILY, &m, sizeof m);
+    }
+    if (done) {
+        const int zero = 0;
+        append(NLMSG_DONE, &zero, sizeof zero);
+    }
+    return out;
+}
+
+inline bool same_socket(const watch::SocketInfo& a, const watch::SocketInfo& b) {
+    return a.proto == b.proto && a.family == b.family && a.addr == b.addr && a.port == b.port && a.uid == b.uid &&
+           a.inode == b.inode && a.state == b.state && std::memcmp(&a.id, &b.id, sizeof a.id) == 0;
+}
+
+// What must hold for every input: no read past the buffer (ASan), an error
+// carries a real errno (or none) and a sentence; the protocol is the caller's
+// and changes nothing else; a socket's family is AF_INET or AF_INET6, an
+// AF_INET socket's address is IPv4, its port is the kernel's (host order);
+// no more sockets than whole messages fit; and the sockets read back the
+// same from a reply built of them (nothing read from the wrong offset).
+inline std::string check_sockdiag(const uint8_t* data, size_t size) {
+    const std::span<const uint8_t> bytes(data, size);
+    auto tcp = watch::parse_inet_diag_reply(bytes, Proto::tcp);
+    auto udp = watch::parse_inet_diag_reply(bytes, Proto::udp);
+    if (static_cast<bool>(tcp) != static_cast<bool>(udp)) return "the protocol decides whether a reply parses";
+    if (!tcp) {
+        if (tcp.error().what.empty()) return "an error without a sentence";
+        if (tcp.error().err < 0 || tcp.error().err > 4095) return "an error with errno " + std::to_string(tcp.error().err);
+        if (tcp.error().err != udp.error().err) return "the protocol changes the errno";
+        return "";
+    }
+    if (tcp->done != udp->done || tcp->sockets.size() != udp->sockets.size()) return "the protocol changes the batch";
+    if (tcp->sockets.size() > size / (NLMSG_HDRLEN + sizeof(inet_diag_msg))) return "more sockets than messages fit in the reply";
+    for (size_t i = 0; i < tcp->sockets.size(); ++i) {
+        const auto& s = tcp->sockets[i];
+        auto as_udp = udp->sockets[i];
+        if (s.proto != Proto::tcp || as_udp.proto != Proto::udp) return "a socket of another protocol than the dump's";
+        as_udp.proto = Proto::tcp;
+        if (!same_socket(s, as_udp)) return "the protocol changes a socket";
+        if (s.family != AF_INET && s.family != AF_INET6) return "a socket of family " + std::to_string(s.family);
+        if (s.family == AF_INET && !s.addr.is_v4()) return "an AF_INET socket with an IPv6 address";
+        if (s.addr.family != AF_INET && s.addr.family != AF_INET6) return "an address of family " + std::to_string(s.addr.family);
+        if (s.port != ntohs(s.id.idiag_sport)) return "the port is not the kernel's source port";
+        (void)s.addr.str();
+    }
+    const auto again = watch::parse_inet_diag_reply(encode_inet_diag_reply(tcp->sockets, tcp->done), Proto::tcp);
+    if (!again) return "a reply built from the parsed sockets does not parse: " + again.error().message();
+    if (again->done != tcp->done || again->sockets.size() != tcp->sockets.size()) return "the sockets do not read back";
+    for (size_t i = 0; i < again->sockets.size(); ++i)
+        if (!same_socket(again->sockets[i], tcp->sockets[i])) return "socket " + std::to_string(i) + " does not read back the same";
     return "";
 }
 

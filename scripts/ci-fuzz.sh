@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
-targets=(fuzz_specs fuzz_byuid fuzz_leafnames fuzz_events fuzz_ports)
+targets=(fuzz_specs fuzz_byuid fuzz_leafnames fuzz_events fuzz_ports fuzz_sockdiag)
 
 # libFuzzer's runtime is in clang's compiler-rt (Debian: libclang-rt-14-dev).
 probe=$(mktemp -d)

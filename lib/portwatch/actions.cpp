@@ -135,6 +135,12 @@ std::string format_metrics(const Metrics& m) {
     out += "# HELP portwatch_sockets_scanned Sockets on reserved ports the last scan looked at.\n";
     out += "# TYPE portwatch_sockets_scanned gauge\n";
     out += "portwatch_sockets_scanned " + std::to_string(m.sockets_scanned) + "\n";
+    out += "# HELP portwatch_record_writable 1 when the last scan could write to the database, 0 when events are only logged.\n";
+    out += "# TYPE portwatch_record_writable gauge\n";
+    out += std::string("portwatch_record_writable ") + (m.record_writable ? "1" : "0") + "\n";
+    out += "# HELP portwatch_record_errors_total Failed opens and writes of the database since portwatch started.\n";
+    out += "# TYPE portwatch_record_errors_total counter\n";
+    out += "portwatch_record_errors_total " + std::to_string(m.record_errors_total) + "\n";
     return out;
 }
 

@@ -38,6 +38,8 @@ struct Metrics {
     uint64_t refused_binds_total = 0;
     double scan_duration_seconds = 0;
     uint64_t sockets_scanned = 0;
+    bool record_writable = true;        // the last scan's writes to the database worked
+    uint64_t record_errors_total = 0;   // failed opens and writes of the database since the start
 };
 // Prometheus text format, written to PATH.tmp then renamed over PATH.
 std::string format_metrics(const Metrics& m);

@@ -6,6 +6,10 @@
 //   check:  0 OK, 2 CRITICAL (squatters now), 3 UNKNOWN (error, also usage)
 //   report: 0 done, 2 error
 //   run:    0 stopped by SIGTERM/SIGINT, 2 error
+// A database that cannot be written does not stop scan or run (squatters
+// are still found, acted on and logged; scan then exits 1 with squatters,
+// else 2); a damaged one, or another program's, stops them before they
+// start (2), and is never written to (store.hpp).
 #pragma once
 
 #include <optional>

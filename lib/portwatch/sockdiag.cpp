@@ -1,6 +1,5 @@
 #include "portwatch/sockdiag.hpp"
 
-#include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/tcp.h>
@@ -18,6 +17,8 @@ namespace {
 
 // include/net/tcp_states.h; not in the uapi headers of older distributions.
 constexpr int kTcpSynRecv = 3, kTcpTimeWait = 6, kTcpNewSynRecv = 12, kTcpBoundInactive = 13;
+// The largest errno the kernel reports (include/linux/err.h MAX_ERRNO).
+constexpr int32_t kMaxErrno = 4095;
 
 uint32_t states_for(Proto proto) {
     if (proto == Proto::udp) return ~0u;
@@ -117,19 +118,20 @@ Result<DiagBatch> parse_inet_diag_reply(std::span<const uint8_t> bytes, Proto pr
             return logic_error("sock_diag reply: netlink message length " + std::to_string(nlh.nlmsg_len) + " out of bounds");
         const uint8_t* payload = bytes.data() + off + NLMSG_HDRLEN;
         const size_t payload_len = nlh.nlmsg_len - std::min<size_t>(nlh.nlmsg_len, NLMSG_HDRLEN);
-        if (nlh.nlmsg_type == NLMSG_DONE) {
-            batch.done = true;
-            return batch;
-        }
-        if (nlh.nlmsg_type == NLMSG_ERROR) {
-            nlmsgerr e{};
-            if (payload_len < sizeof e.error) return logic_error("sock_diag reply: truncated error message");
-            std::memcpy(&e.error, payload, sizeof e.error);
-            if (e.error == 0) {   // an ACK
+        if (nlh.nlmsg_type == NLMSG_DONE || nlh.nlmsg_type == NLMSG_ERROR) {
+            // Both start with the kernel's answer: 0, or a negative errno. A
+            // dump that fails part way ends in an NLMSG_DONE carrying the
+            // error, which must not read as a complete (shorter) dump.
+            int32_t code = 0;
+            if (payload_len >= sizeof code) std::memcpy(&code, payload, sizeof code);
+            else if (nlh.nlmsg_type == NLMSG_ERROR) return logic_error("sock_diag reply: truncated error message");
+            if (code == 0 || (code > 0 && nlh.nlmsg_type == NLMSG_DONE)) {   // the end of a dump, or an ACK
                 batch.done = true;
                 return batch;
             }
-            return Error{-e.error, "sock_diag request refused"};
+            if (code > 0 || code < -kMaxErrno)
+                return logic_error("sock_diag reply: error code " + std::to_string(code) + " out of range");
+            return Error{-code, nlh.nlmsg_type == NLMSG_DONE ? "sock_diag dump failed" : "sock_diag request refused"};
         }
         if (nlh.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
             if (payload_len < sizeof(inet_diag_msg)) return logic_error("sock_diag reply: truncated inet_diag_msg");
@@ -152,12 +154,7 @@ Result<DiagBatch> parse_inet_diag_reply(std::span<const uint8_t> bytes, Proto pr
             s.uid = m.idiag_uid;
             s.inode = m.idiag_inode;
             s.state = m.idiag_state;
-            s.id.sport_be = m.id.idiag_sport;
-            s.id.dport_be = m.id.idiag_dport;
-            std::memcpy(s.id.src, m.id.idiag_src, sizeof s.id.src);
-            std::memcpy(s.id.dst, m.id.idiag_dst, sizeof s.id.dst);
-            s.id.ifindex = m.id.idiag_if;
-            std::memcpy(s.id.cookie, m.id.idiag_cookie, sizeof s.id.cookie);
+            s.id = m.id;
             batch.sockets.push_back(s);
         }
         // Other types (NLMSG_NOOP, overrun notices) carry nothing for us.
@@ -224,12 +221,7 @@ Status destroy_socket(const SocketInfo& s) {
     req.sdiag_family = static_cast<uint8_t>(s.family);
     req.sdiag_protocol = static_cast<uint8_t>(s.proto);
     req.idiag_states = ~0u;
-    req.id.idiag_sport = s.id.sport_be;
-    req.id.idiag_dport = s.id.dport_be;
-    std::memcpy(req.id.idiag_src, s.id.src, sizeof s.id.src);
-    std::memcpy(req.id.idiag_dst, s.id.dst, sizeof s.id.dst);
-    req.id.idiag_if = s.id.ifindex;
-    std::memcpy(req.id.idiag_cookie, s.id.cookie, sizeof s.id.cookie);
+    req.id = s.id;
     PA_TRY(send_request(fd.get(), SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, req, {}));
     std::vector<uint8_t> buf(8192);
     ssize_t n;

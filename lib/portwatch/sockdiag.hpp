@@ -14,6 +14,8 @@
 // (the caller filters again in any case).
 #pragma once
 
+#include <linux/inet_diag.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -29,15 +31,6 @@ inline constexpr size_t kMaxFilterRanges = 1024;
 // Refuse to believe a reply longer than this many sockets (a sanity bound).
 inline constexpr size_t kMaxSockets = 4'000'000;
 
-// The kernel's identity of a socket (struct inet_diag_sockid), kept verbatim
-// so SOCK_DESTROY can name exactly this socket.
-struct SocketId {
-    uint16_t sport_be = 0, dport_be = 0;   // network byte order, as the kernel sends them
-    uint32_t src[4]{}, dst[4]{};
-    uint32_t ifindex = 0;
-    uint32_t cookie[2]{};
-};
-
 struct SocketInfo {
     Proto proto = Proto::tcp;
     int family = AF_INET;    // the socket's own family (AF_INET6 for v4-mapped too)
@@ -46,7 +39,9 @@ struct SocketInfo {
     uint32_t uid = 0;
     uint64_t inode = 0;
     uint8_t state = 0;       // TCP state number (udp: 7 = unconnected, 1 = connected)
-    SocketId id;
+    // The kernel's identity of the socket, verbatim (ports and addresses in
+    // network byte order), so that SOCK_DESTROY names exactly this socket.
+    inet_diag_sockid id{};
 };
 
 struct PortRange {

@@ -1,6 +1,12 @@
 #include "portwatch/store.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 namespace portauth::watch {
 
@@ -46,6 +52,66 @@ private:
     int rc_ = SQLITE_ERROR;
 };
 
+// Rolls back a transaction still open when it goes out of scope: after an
+// early return, or a COMMIT that failed and left it open (SQLITE_BUSY does).
+class TransactionGuard {
+public:
+    explicit TransactionGuard(sqlite3* db) : db_(db) {}
+    ~TransactionGuard() {
+        if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    TransactionGuard(const TransactionGuard&) = delete;
+    TransactionGuard& operator=(const TransactionGuard&) = delete;
+
+private:
+    sqlite3* db_;
+};
+
+constexpr const char* kLeftAsItIs = "the file is damaged or not portwatch's; portwatch leaves it as it is: move it aside, or point --db elsewhere";
+
+// Result codes that blame the system rather than the file's content.
+bool system_failure(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_IOERR: case SQLITE_FULL: case SQLITE_READONLY: case SQLITE_CANTOPEN: case SQLITE_PERM:
+    case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_PROTOCOL: case SQLITE_NOMEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// The errno behind a system failure, and what it concerns when that is not
+// the file itself. SQLite remembers the last errno it saw, but reports a
+// read-only file, a directory where it cannot create the -wal and -shm (on a
+// read-only mount: "unable to open database file", errno ENOENT) and often a
+// full disk through its own codes alone; access(2) on the file and its
+// directory tells the real reason.
+std::pair<int, std::string> system_cause(const std::string& path, int rc, int sqlite_errno) {
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN || primary == SQLITE_PERM) {
+        struct stat st{};
+        const bool exists = ::stat(path.c_str(), &st) == 0;
+        if (exists && ::faccessat(AT_FDCWD, path.c_str(), R_OK | W_OK, AT_EACCESS) != 0) return {errno, ""};
+        std::string dir = std::filesystem::path(path).parent_path().string();
+        if (dir.empty()) dir = ".";
+        if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) return {errno, " (directory '" + dir + "')"};
+    }
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_PROTOCOL) return {EBUSY, ""};
+    if (primary == SQLITE_NOMEM) return {ENOMEM, ""};
+    if (sqlite_errno != 0) return {sqlite_errno, ""};
+    if (primary == SQLITE_FULL) return {ENOSPC, ""};
+    if (primary == SQLITE_IOERR) return {EIO, ""};
+    return {EACCES, ""};
+}
+
+Error database_error(const std::string& path, const std::string& what, int rc, const std::string& sqlite_message, int sqlite_errno) {
+    std::string text = "database '" + path + "': " + what;
+    if (!sqlite_message.empty()) text += ": " + sqlite_message;
+    if (!system_failure(rc)) return logic_error(text + "; " + kLeftAsItIs);
+    auto [err, concerning] = system_cause(path, rc, sqlite_errno);
+    return Error{err, text + concerning};
+}
+
 constexpr const char* kColumns =
     "id, kind, proto, addr, port, uid, user, pids, comm, exe, cmdline, entry, inode, first_seen, last_seen, action, action_result";
 
@@ -78,30 +144,33 @@ int64_t now_ms() {
 }
 
 Error Database::db_error(const std::string& what) const {
-    return logic_error(what + " in '" + path_ + "': " + (db_ ? sqlite3_errmsg(db_.get()) : "no database"));
+    return database_error(path_, what, sqlite3_extended_errcode(db_.get()), sqlite3_errmsg(db_.get()), sqlite3_system_errno(db_.get()));
 }
 
-Status Database::exec(const char* sql) {
-    char* msg = nullptr;
-    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-        std::string text = msg ? msg : "unknown error";
-        sqlite3_free(msg);
-        return logic_error("database '" + path_ + "': " + text);
-    }
+Status Database::exec(const char* sql, const char* what) {
+    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(what ? what : sql);
     return {};
 }
 
-Result<Database> Database::open(const std::string& path, bool create) {
+Result<Database> Database::open(const std::string& path, OpenOptions options) {
+    const bool write = options.access == OpenOptions::Access::write;
     sqlite3* raw = nullptr;
-    const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+    const int flags = SQLITE_OPEN_READWRITE | (write ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+    if (!raw) return Error{ENOMEM, "database '" + path + "': cannot open it"};
     Database db(raw, path);
-    if (rc != SQLITE_OK) {
-        if (!raw) return logic_error("cannot open the database '" + path + "': out of memory");
-        return db.db_error("cannot open the database");
-    }
+    if (rc != SQLITE_OK) return db.db_error("cannot open it");
     sqlite3_busy_timeout(raw, 5000);
-    PA_TRY(db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+    // SQLite falls back to read-only by itself when it may not write the file.
+    const bool writable = sqlite3_db_readonly(raw, "main") == 0;
+    if (write && !writable) return database_error(path, "not writable", SQLITE_READONLY, "", 0);
+    auto version = db.schema_version();
+    if (!version) return version.error();
+    PA_TRY(db.check_content(*version, options.check_integrity));
+    if (writable) PA_TRY(db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "cannot switch to WAL mode"));
+    if (*version < kSchemaVersion && !writable)
+        return database_error(path, "schema version " + std::to_string(*version) + " needs migrating, but the file cannot be written",
+                              SQLITE_READONLY, "", 0);
     PA_TRY(db.migrate());
     return db;
 }
@@ -112,63 +181,80 @@ Result<int> Database::schema_version() {
     return static_cast<int>(s.i64(0));
 }
 
+// Before anything is written: the file must be a portwatch record of a schema
+// this program knows, or a new, empty database.
+Status Database::check_content(int version, bool check_integrity) {
+    if (version > kSchemaVersion)
+        return logic_error("database '" + path_ + "' has schema version " + std::to_string(version) + ", newer than this portwatch (" +
+                           std::to_string(kSchemaVersion) + "); portwatch leaves it as it is: use a newer portwatch, or point --db elsewhere");
+    if (version == 0) {
+        Stmt s(db_.get(), "SELECT count(*) FROM sqlite_master");
+        if (!s.ok() || s.step() != SQLITE_ROW) return db_error("cannot read the schema");
+        if (s.i64(0) > 0)
+            return logic_error("database '" + path_ + "': not a portwatch database (" + std::to_string(s.i64(0)) +
+                               " tables or indexes, no portwatch schema version); " + kLeftAsItIs);
+    }
+    if (!check_integrity) return {};
+    Stmt s(db_.get(), "PRAGMA quick_check(3)");
+    if (!s.ok()) return db_error("cannot check its integrity");
+    std::string problems;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+        std::string line = s.text(0);
+        if (line == "ok") continue;
+        std::replace(line.begin(), line.end(), '\n', ' ');
+        problems += (problems.empty() ? "" : "; ") + line;
+    }
+    if (rc != SQLITE_DONE) return db_error("cannot check its integrity");
+    if (!problems.empty()) return logic_error("database '" + path_ + "': damaged (integrity check: " + problems + "); " + kLeftAsItIs);
+    return {};
+}
+
 Status Database::migrate() {
     auto version = schema_version();
     if (!version) return version.error();
-    if (*version > kSchemaVersion)
-        return logic_error("database '" + path_ + "' has schema version " + std::to_string(*version) +
-                           ", newer than this portwatch (" + std::to_string(kSchemaVersion) + ")");
-    auto rollback = [&](Error e) {
-        (void)exec("ROLLBACK");
-        return e;
-    };
     for (int v = *version; v < kSchemaVersion; ++v) {
-        PA_TRY(exec("BEGIN IMMEDIATE"));
+        PA_TRY(exec("BEGIN IMMEDIATE", "cannot start migrating the schema"));
+        TransactionGuard tx(db_.get());
         // Another process may have migrated while we waited for the lock.
         auto now = schema_version();
-        if (!now) return rollback(now.error());
-        if (*now > v) {
-            PA_TRY(exec("COMMIT"));
-            continue;
+        if (!now) return now.error();
+        if (*now <= v) {
+            const std::string step = "cannot migrate the schema to version " + std::to_string(v + 1);
+            PA_TRY(exec(kMigrations[v], step.c_str()));
+            const std::string set = "PRAGMA user_version=" + std::to_string(v + 1);
+            PA_TRY(exec(set.c_str(), step.c_str()));
         }
-        auto step = exec(kMigrations[v]);
-        if (!step) return rollback(step.error());
-        const std::string set = "PRAGMA user_version=" + std::to_string(v + 1);
-        auto bump = exec(set.c_str());
-        if (!bump) return rollback(bump.error());
-        PA_TRY(exec("COMMIT"));
+        PA_TRY(exec("COMMIT", "cannot commit the schema migration"));
     }
     return {};
 }
 
 Result<bool> Database::record_squat(EventRecord& rec) {
-    PA_TRY(exec("BEGIN IMMEDIATE"));
-    auto rollback = [&](Error e) {
-        (void)exec("ROLLBACK");
-        return e;
-    };
+    PA_TRY(exec("BEGIN IMMEDIATE", "cannot record a squat"));
+    TransactionGuard tx(db_.get());
     Stmt find(db_.get(),
               "SELECT id, first_seen, action, action_result FROM events WHERE kind='squat' AND proto=?1 AND addr=?2 AND port=?3 AND uid=?4 AND inode=?5"
               " ORDER BY id DESC LIMIT 1");
-    if (!find.ok()) return rollback(db_error("cannot look up a squat"));
+    if (!find.ok()) return db_error("cannot look up a squat");
     find.bind(1, rec.proto).bind(2, rec.addr).bind(3, int64_t{rec.port}).bind(4, int64_t{rec.uid}).bind(5, static_cast<int64_t>(rec.inode));
     int rc = find.step();
     bool is_new = rc != SQLITE_ROW;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rollback(db_error("cannot look up a squat"));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error("cannot look up a squat");
     if (!is_new) {
         rec.id = find.i64(0);
         rec.first_seen = find.i64(1);
         rec.action = find.text(2);
         rec.action_result = find.text(3);
         Stmt up(db_.get(), "UPDATE events SET last_seen=?1, pids=?2, comm=?3, exe=?4, cmdline=?5, user=?6, entry=?7 WHERE id=?8");
-        if (!up.ok()) return rollback(db_error("cannot update a squat"));
+        if (!up.ok()) return db_error("cannot update a squat");
         up.bind(1, rec.last_seen).bind(2, rec.pids).bind(3, rec.comm).bind(4, rec.exe).bind(5, rec.cmdline).bind(6, rec.user).bind(7, rec.entry).bind(8, rec.id);
-        if (up.step() != SQLITE_DONE) return rollback(db_error("cannot update a squat"));
+        if (up.step() != SQLITE_DONE) return db_error("cannot update a squat");
     } else {
         rec.kind = "squat";
-        if (auto st = record_refused(rec); !st) return rollback(st.error());   // the same insert
+        PA_TRY(record_refused(rec));   // the same insert
     }
-    PA_TRY(exec("COMMIT"));
+    PA_TRY(exec("COMMIT", "cannot record a squat"));
     return is_new;
 }
 

@@ -9,6 +9,16 @@
 // Times are milliseconds since the Unix epoch (UTC). An ongoing squat is one
 // row, keyed by (kind, proto, addr, port, uid, inode); scans move its
 // last_seen. Each refused bind is a row of its own.
+//
+// Errors name the database file and come in two kinds (record_damaged):
+//   the system's: read-only file or file system, a directory where the -wal
+//     cannot be created, a full disk, I/O errors, a lock held too long. They
+//     carry the errno (EROFS, EACCES, ENOSPC, EIO, EBUSY...), also where
+//     SQLite itself reports none, and may go away: callers keep watching.
+//   the file's: not an SQLite database, damaged (a bad header, truncated,
+//     pages that fail the integrity check), another program's database, a
+//     newer schema. errno 0. portwatch never writes to such a file, never
+//     replaces or deletes it: the admin moves it aside.
 #pragma once
 
 #include <sqlite3.h>
@@ -47,10 +57,26 @@ struct EventQuery {
     std::optional<std::string> kind;
 };
 
+// True for an error about the database file itself (see the top of this file).
+inline bool record_damaged(const Error& e) { return e.err == 0; }
+
+struct OpenOptions {
+    // write (scan, run): created when missing; a file SQLite can only open
+    //   read-only is an error.
+    // read (report, check): must exist; read as it is when it cannot be
+    //   written, as long as it needs no migration.
+    enum class Access { read, write } access = Access::write;
+    // PRAGMA quick_check before anything is written (run, at startup): finds
+    // damaged pages that a read of the header and schema does not touch.
+    bool check_integrity = false;
+};
+
 class Database {
 public:
-    // Opens (creating when `create`) and migrates to kSchemaVersion.
-    static Result<Database> open(const std::string& path, bool create = true);
+    // Opens, checks that the file is a portwatch record (or new and empty),
+    // and migrates it to kSchemaVersion. Nothing is written to a file that
+    // fails a check.
+    static Result<Database> open(const std::string& path, OpenOptions options = {});
 
     // Inserts a new squat row or moves the last_seen of the ongoing one;
     // true when the row is new. Fills rec.id (and first_seen, action and
@@ -63,14 +89,18 @@ public:
     // Deletes rows whose last_seen is older than `before`; how many.
     Result<int64_t> prune(int64_t before);
     Result<int> schema_version();
+    const std::string& path() const { return path_; }
 
 private:
     struct Closer {
         void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
     };
     explicit Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-    Status exec(const char* sql);
+    Status exec(const char* sql, const char* what = nullptr);   // `what` names it in errors (default: the SQL)
+    Status check_content(int version, bool check_integrity);
     Status migrate();
+    // "database 'PATH': WHAT: SQLite's message", with the errno or the advice
+    // that record_damaged promises.
     Error db_error(const std::string& what) const;
 
     std::unique_ptr<sqlite3, Closer> db_;

@@ -79,16 +79,45 @@ std::string describe(const EventRecord& rec) {
     return s;
 }
 
-Result<PassOutcome> handle_scan(Database& db, ScanResult scan, const WatchSettings& settings) {
+std::string squat_key(const EventRecord& rec) {
+    return rec.proto + "/" + rec.addr + "/" + std::to_string(rec.port) + "/" + std::to_string(rec.uid) + "/" + std::to_string(rec.inode);
+}
+
+PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& settings, SquatMemory& memory) {
     PassOutcome out;
+    SquatMemory handled;
     const int64_t now = now_ms();
+    // After the first failed write, the rest of the pass records nothing.
+    auto record_failed = [&](const Error& e) {
+        out.record_error = e;
+        db = nullptr;
+    };
     for (auto& q : scan.squatters) {
         SquatOutcome o;
         o.squatter = q;
         o.record = record_for(q, now);
-        auto is_new = db.record_squat(o.record);
-        if (!is_new) return is_new.error();
-        o.is_new = *is_new;
+        const auto known = memory.find(squat_key(o.record));
+        const HandledSquat* before = known == memory.end() ? nullptr : &known->second;
+        if (before) o.record.first_seen = before->first_seen;
+        bool new_row = false;
+        if (db) {
+            auto is_new = db->record_squat(o.record);   // an old row fills in first_seen and the action
+            if (is_new) {
+                o.recorded = true;
+                new_row = *is_new;
+            } else {
+                record_failed(is_new.error());
+            }
+        }
+        // New to the record and to this process; a squat this process handled
+        // while the record could not be written gets its action back into the new row.
+        o.is_new = !before && (new_row || !o.recorded);
+        if (before && (new_row || !o.recorded)) {
+            o.record.action = before->action;
+            o.record.action_result = before->action_result;
+            if (db && new_row && before->action != "log")
+                if (auto st = db->set_action(o.record.id, o.record.action, o.record.action_result); !st) record_failed(st.error());
+        }
         // Act on a new squat, and on an old one only logged so far (a cron
         // job that starts with --action after a while of plain scans).
         if (settings.action != Action::log && (o.is_new || o.record.action == "log")) {
@@ -115,19 +144,24 @@ Result<PassOutcome> handle_scan(Database& db, ScanResult scan, const WatchSettin
             o.action_result = result;
             o.record.action = action_name(settings.action);
             o.record.action_result = result;
-            PA_TRY(db.set_action(o.record.id, o.record.action, result));
+            if (db && o.recorded)
+                if (auto st = db->set_action(o.record.id, o.record.action, result); !st) record_failed(st.error());
         }
         if (o.is_new) run_hook_for(o.record, settings, o.hook_error, o.hook_status);
+        handled[squat_key(o.record)] = HandledSquat{o.record.first_seen, o.record.action, o.record.action_result};
         out.squats.push_back(std::move(o));
     }
+    memory = std::move(handled);
     out.scan = std::move(scan);
-    auto pruned = db.prune(now - int64_t{settings.retention_days} * 86'400'000);
-    if (!pruned) return pruned.error();
-    out.pruned = *pruned;
+    if (db) {
+        auto pruned = db->prune(now - int64_t{settings.retention_days} * 86'400'000);
+        if (pruned) out.pruned = *pruned;
+        else record_failed(pruned.error());
+    }
     return out;
 }
 
-Result<RefusalOutcome> handle_refusal(Database& db, const RefusalEvent& e, const WatchSettings& settings) {
+RefusalOutcome handle_refusal(Database* db, const RefusalEvent& e, const WatchSettings& settings) {
     RefusalOutcome out;
     EventRecord& r = out.record;
     r.kind = "refused";
@@ -144,7 +178,11 @@ Result<RefusalOutcome> handle_refusal(Database& db, const RefusalEvent& e, const
     r.entry = e.entry;
     r.first_seen = r.last_seen = now_ms();
     r.action = "log";
-    PA_TRY(db.record_refused(r));
+    if (db) {
+        auto st = db->record_refused(r);
+        out.recorded = static_cast<bool>(st);
+        if (!st) out.record_error = st.error();
+    }
     run_hook_for(r, settings, out.hook_error, out.hook_status);
     return out;
 }

@@ -3,19 +3,24 @@
 // test runs in a network namespace of its own (the fixture unshares one and
 // brings lo up), so the host's sockets never disturb it; the namespace dies
 // with the test's processes. Sandbox gives the temp dirs and, for the refused
-// bind test, a private cgroup and bpffs for the engine.
+// bind test, a private cgroup and bpffs for the engine. The database-fault
+// tests (PortwatchDatabase) also get a private mount namespace for their
+// read-only bind mounts and tiny tmpfs.
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,8 +28,10 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <regex>
 #include <thread>
+#include <vector>
 
 #include "sandbox.hpp"
 
@@ -179,8 +186,10 @@ protected:
         return r.out;
     }
 
-    // The daemon, with stderr in a file.
-    void daemon_start(std::vector<std::string> extra) {
+    // The daemon, with stderr in a file. `without_dac_override`: as under
+    // portwatch.service, whose capability bounding set lacks CAP_DAC_OVERRIDE,
+    // so file modes bind root too.
+    void daemon_start(std::vector<std::string> extra, bool without_dac_override = false) {
         log_ = box_->tmp() + "/daemon.log";
         std::vector<std::string> args = {PORTWATCH_BIN, "run", "--policy-dir", box_->policy_dir(), "--db", db_, "--pin-dir", box_->pin_dir()};
         args.insert(args.end(), extra.begin(), extra.end());
@@ -188,6 +197,7 @@ protected:
         if (daemon_ == 0) {
             int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
             dup2(fd, 2);
+            if (without_dac_override && prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) != 0) _exit(126);
             std::vector<char*> argv;
             for (auto& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
@@ -401,6 +411,239 @@ TEST_F(Portwatch, ReportMigratesAVersion1Database) {
     EXPECT_NE(json.find("\"first_seen\":\"2023-11-14T22:13:20Z\""), std::string::npos) << json;
     auto version = sandbox::run({"sqlite3", db_, "PRAGMA user_version"});
     EXPECT_EQ(version.out, "2\n");
+}
+
+// ---- Database faults: what a user sees when the record cannot be written or is damaged.
+
+// Unmounts (lazily) what it names when it goes; the mount namespace is the
+// test's own anyway, so nothing outlives the test process.
+class ScopedMount {
+public:
+    explicit ScopedMount(std::string target) : target_(std::move(target)) {}
+    ~ScopedMount() { umount2(target_.c_str(), MNT_DETACH); }
+    ScopedMount(const ScopedMount&) = delete;
+    ScopedMount& operator=(const ScopedMount&) = delete;
+
+private:
+    std::string target_;
+};
+
+class PortwatchDatabase : public Portwatch {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "needs root";
+        // Mounts made from here on are private to this process (and its children).
+        ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
+        ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+        Portwatch::SetUp();
+    }
+    void TearDown() override {
+        daemon_stop();
+        mounts_.clear();   // before the sandbox removes its temp dir
+        Portwatch::TearDown();
+    }
+
+    std::string make_dir(const std::string& name) {
+        const std::string dir = box_->tmp() + "/" + name;
+        EXPECT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << strerror(errno);
+        return dir;
+    }
+    // `dir` becomes a read-only bind mount of itself (EROFS for every write).
+    void make_read_only(const std::string& dir) {
+        ASSERT_EQ(mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr), 0) << strerror(errno);
+        mounts_.push_back(std::make_unique<ScopedMount>(dir));
+        ASSERT_EQ(mount(nullptr, dir.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr), 0) << strerror(errno);
+    }
+    void make_writable(const std::string& dir) {
+        ASSERT_EQ(mount(nullptr, dir.c_str(), nullptr, MS_REMOUNT | MS_BIND, nullptr), 0) << strerror(errno);
+    }
+    // A tmpfs of `size` on a new dir.
+    std::string tiny_tmpfs(const std::string& name, const std::string& size) {
+        const std::string dir = make_dir(name);
+        EXPECT_EQ(mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, ("size=" + size + ",mode=0755").c_str()), 0) << strerror(errno);
+        mounts_.push_back(std::make_unique<ScopedMount>(dir));
+        return dir;
+    }
+    // Writes `path` until the file system is full; false if it never fills.
+    static bool fill(const std::string& path) {
+        int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) return false;
+        std::vector<char> block(4096, 'x');
+        ssize_t n = 0;
+        for (int i = 0; i < 1 << 20 && (n = write(fd, block.data(), block.size())) > 0; ++i) {
+        }
+        const int err = n < 0 ? errno : 0;
+        close(fd);
+        return err == ENOSPC;
+    }
+    size_t log_count(const std::string& what) { return count(slurp(log_), what); }
+
+    std::vector<std::unique_ptr<ScopedMount>> mounts_;
+};
+
+TEST_F(PortwatchDatabase, ReadOnlyDatabaseIsReportedAndScansAndActionsGoOn) {
+    reserve("reserve/udp/5060");
+    reserve("reserve/tcp/6000");
+    const std::string dir = make_dir("ro");
+    db_ = dir + "/portwatch.db";
+    ASSERT_EQ(scan().status, 0);   // an existing record with its schema
+    make_read_only(dir);
+    const std::string before = slurp(db_);
+
+    // scan: says what it cannot write, and why; finds, acts and exits 1 all the same.
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}});
+    auto r = scan({"--action", "kill", "--grace", "1"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("database '" + db_ + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("squatter: udp/5060@127.0.0.1 uid 51001 (pid " + std::to_string(squatter.pid()) + ")"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("(not recorded)"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("action kill on udp/5060@127.0.0.1 uid 51001 (pid " + std::to_string(squatter.pid()) + "): pid " +
+                         std::to_string(squatter.pid()) + " terminated"),
+              std::string::npos)
+        << r.err;
+    int sig = 0;
+    EXPECT_TRUE(wait_for([&] { return squatter.exited(&sig); }, 3s));
+    EXPECT_EQ(sig, SIGTERM);
+    // No squatter, but nothing could be recorded either: exit 2.
+    EXPECT_EQ(scan().status, 2);
+
+    // run: starts, says so once, keeps scanning, reports squatters in the log and the metrics.
+    const std::string metrics = box_->tmp() + "/metrics.prom";
+    daemon_start({"--interval", "0.3", "--metrics-file", metrics});
+    Holder tcp_squatter(51001, {{"tcp", "127.0.0.1", 6000}});
+    ASSERT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_squatters 1\n") != std::string::npos; }, 5s)) << slurp(log_);
+    EXPECT_NE(slurp(metrics).find("portwatch_record_writable 0\n"), std::string::npos) << slurp(metrics);
+    std::this_thread::sleep_for(1s);   // a few more scans
+    EXPECT_EQ(log_count("database '" + db_ + "'"), 1u) << slurp(log_);
+    EXPECT_EQ(log_count("Read-only file system; still watching"), 1u) << slurp(log_);
+    EXPECT_EQ(log_count("squatter: tcp/6000@127.0.0.1 uid 51001 (pid " + std::to_string(tcp_squatter.pid()) + ")"), 1u) << slurp(log_);
+    EXPECT_EQ(slurp(db_), before);
+
+    // Writable again: the next scan records, and says so.
+    make_writable(dir);
+    EXPECT_TRUE(wait_for([&] { return log_count("can be written again") == 1; }, 5s)) << slurp(log_);
+    EXPECT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_record_writable 1\n") != std::string::npos; }, 5s));
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+    const std::string json = report_json();
+    EXPECT_EQ(count(json, "\"kind\":"), 1u) << json;
+    EXPECT_NE(json.find("\"proto\":\"tcp\",\"addr\":\"127.0.0.1\",\"port\":6000,\"uid\":51001"), std::string::npos) << json;
+    EXPECT_EQ(count(slurp(log_), "squatter: tcp/6000"), 1u) << slurp(log_);   // recorded, not announced twice
+}
+
+TEST_F(PortwatchDatabase, RefusedBindsAreLoggedWhenTheDatabaseIsReadOnly) {
+    reserve("reserve/tcp/6000");
+    const std::string dir = make_dir("ro");
+    db_ = dir + "/portwatch.db";
+    make_read_only(dir);   // not even created
+    auto applied = box_->apply();
+    ASSERT_EQ(applied.status, 0) << applied.err;
+    daemon_start({"--interval", "0.5"});
+    ASSERT_TRUE(wait_for([&] { return slurp(log_).find("recording refused binds") != std::string::npos; }, 5s)) << slurp(log_);
+    EXPECT_EQ(box_->bind({51001, 51001, {}}, "tcp", "127.0.0.1", 6000), EACCES);
+    EXPECT_TRUE(wait_for([&] { return log_count("refused bind: tcp/6000@127.0.0.1 uid 51001") == 1; }, 5s)) << slurp(log_);
+    const std::string log = slurp(log_);
+    EXPECT_NE(log.find("by reserve/tcp/6000 (not recorded)"), std::string::npos) << log;
+    EXPECT_NE(log.find("database '" + db_ + "': cannot open it: unable to open database file (directory '" + dir + "'): Read-only file system"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+}
+
+TEST_F(PortwatchDatabase, ReadOnlyFileModeUnderTheServiceCapabilities) {
+    reserve("reserve/udp/5060");
+    ASSERT_EQ(scan().status, 0);
+    ASSERT_EQ(chmod(db_.c_str(), 0444), 0);
+    const std::string metrics = box_->tmp() + "/metrics.prom";
+    daemon_start({"--interval", "0.3", "--metrics-file", metrics}, true);
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}});
+    ASSERT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_squatters 1\n") != std::string::npos; }, 5s)) << slurp(log_);
+    EXPECT_TRUE(wait_for([&] { return log_count("squatter: udp/5060@127.0.0.1 uid 51001") == 1; }, 2s)) << slurp(log_);
+    const std::string log = slurp(log_);
+    EXPECT_NE(log.find("database '" + db_ + "': not writable: Permission denied; still watching"), std::string::npos) << log;
+    ASSERT_EQ(chmod(db_.c_str(), 0644), 0);
+    EXPECT_TRUE(wait_for([&] { return log_count("can be written again") == 1; }, 5s)) << slurp(log_);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+    EXPECT_NE(report_json().find("\"port\":5060,\"uid\":51001"), std::string::npos);
+}
+
+TEST_F(PortwatchDatabase, FullDiskIsReportedWatchingGoesOnAndRecordingResumes) {
+    reserve("reserve/udp/5060");
+    const std::string dir = tiny_tmpfs("small", "256k");
+    db_ = dir + "/portwatch.db";
+    const std::string metrics = box_->tmp() + "/metrics.prom";
+    daemon_start({"--interval", "0.3", "--metrics-file", metrics});
+    ASSERT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_squatters 0\n") != std::string::npos; }, 5s)) << slurp(log_);
+    const std::string filler = dir + "/filler";
+    ASSERT_TRUE(fill(filler));
+
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}});
+    ASSERT_TRUE(wait_for([&] { return log_count("No space left on device; still watching") == 1; }, 5s)) << slurp(log_);
+    EXPECT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_squatters 1\n") != std::string::npos; }, 5s)) << slurp(metrics);
+    EXPECT_NE(slurp(metrics).find("portwatch_record_writable 0\n"), std::string::npos) << slurp(metrics);
+    std::string log = slurp(log_);
+    EXPECT_NE(log.find("database '" + db_ + "': "), std::string::npos) << log;
+    EXPECT_NE(log.find("database or disk is full: No space left on device"), std::string::npos) << log;
+    EXPECT_NE(log.find("squatter: udp/5060@127.0.0.1 uid 51001 (pid " + std::to_string(squatter.pid()) + ")"), std::string::npos) << log;
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(log_count("No space left on device"), 1u) << slurp(log_);   // said once, not at every scan
+    EXPECT_EQ(log_count("squatter: udp/5060"), 1u) << slurp(log_);
+
+    // Space again: the squat is recorded, with the first_seen of the outage.
+    ASSERT_EQ(unlink(filler.c_str()), 0);
+    EXPECT_TRUE(wait_for([&] { return log_count("can be written again") == 1; }, 5s)) << slurp(log_);
+    EXPECT_NE(report_json().find("\"port\":5060,\"uid\":51001"), std::string::npos);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+    EXPECT_EQ(log_count("squatter: udp/5060"), 1u) << slurp(log_);
+}
+
+TEST_F(PortwatchDatabase, DamagedDatabaseIsRefusedByEveryCommandAndNeverTouched) {
+    reserve("reserve/udp/5060");
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}});
+    ASSERT_EQ(scan().status, 1);
+    const std::string good = slurp(db_);
+    ASSERT_GE(good.size(), 4096u);
+    std::string header = good;
+    header.replace(0, 16, "not a database!!");
+    const std::pair<const char*, std::string> cases[] = {
+        {"garbage", std::string(16384, '\xa5')},
+        {"overwritten header", header},
+        {"truncated", good.substr(0, 1000)},
+    };
+    for (const auto& [what, bytes] : cases) {
+        SCOPED_TRACE(what);
+        {
+            std::ofstream out(db_, std::ios::binary | std::ios::trunc);
+            out << bytes;
+        }
+        const std::string named = "database '" + db_ + "'";
+        auto report = pw({"report", "--db", db_});
+        EXPECT_EQ(report.status, 2);
+        EXPECT_NE(report.err.find(named), std::string::npos) << report.err;
+        EXPECT_NE(report.err.find("portwatch leaves it as it is"), std::string::npos) << report.err;
+        auto scanned = scan();
+        EXPECT_EQ(scanned.status, 2);
+        EXPECT_NE(scanned.err.find(named), std::string::npos) << scanned.err;
+        auto check = pw({"check", "--policy-dir", box_->policy_dir(), "--db", db_});
+        EXPECT_EQ(check.status, 3);
+        EXPECT_EQ(check.out.rfind("PORTWATCH UNKNOWN - " + named, 0), 0u) << check.out;
+        // run refuses to start.
+        daemon_start({"--interval", "0.3"});
+        int status = 0;
+        ASSERT_TRUE(wait_for([&] { return waitpid(daemon_, &status, WNOHANG) == daemon_; }, 5s)) << slurp(log_);
+        daemon_ = -1;
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
+        EXPECT_NE(slurp(log_).find(named), std::string::npos) << slurp(log_);
+        EXPECT_EQ(slurp(db_), bytes);
+    }
+    // Pointed elsewhere, the daemon runs.
+    const std::string damaged = db_;
+    db_ = box_->tmp() + "/fresh.db";
+    daemon_start({"--interval", "0.3"});
+    ASSERT_TRUE(wait_for([&] { return slurp(log_).find("watching 1 reservations") != std::string::npos; }, 5s)) << slurp(log_);
+    EXPECT_TRUE(wait_for([&] { return report_json().find("\"port\":5060") != std::string::npos; }, 5s)) << slurp(log_);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+    EXPECT_EQ(slurp(damaged), cases[2].second);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "portwatch/scanner.hpp"
 #include "portwatch/sockdiag.hpp"
 #include "portwatch/store.hpp"
+#include "portwatch/watcher.hpp"
 
 using namespace portauth;
 using namespace portauth::watch;
@@ -43,6 +44,14 @@ inet_diag_msg diag_msg(int family, const char* addr, uint16_t port, uint32_t uid
     m.idiag_uid = uid;
     m.idiag_inode = inode;
     return m;
+}
+
+// A database written by someone else than Database (an older portwatch, another program).
+void make_sqlite(const std::string& path, const char* sql) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
+    sqlite3_close(raw);
 }
 
 struct TempDir {
@@ -116,6 +125,29 @@ TEST(PortwatchDiag, ErrorMessageCarriesErrno) {
     EXPECT_EQ(r.error().err, EPERM);
 }
 
+TEST(PortwatchDiag, ADumpEndingInAnErrorIsNotComplete) {
+    // The kernel ends a dump that fails part way with NLMSG_DONE carrying the
+    // errno (here: no diag handler for the protocol); it must not read as done.
+    std::vector<uint8_t> buf;
+    auto a = diag_msg(AF_INET, "127.0.0.1", 5060, 1, 1);
+    append_msg(buf, SOCK_DIAG_BY_FAMILY, &a, sizeof a);
+    int32_t code = -ENOENT;
+    append_msg(buf, NLMSG_DONE, &code, sizeof code);
+    auto r = parse_inet_diag_reply(buf, Proto::udp);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().err, ENOENT);
+    // Error codes the kernel cannot send are malformed replies, not errnos
+    // (INT_MIN once overflowed the negation: fuzz/regressions/fuzz_sockdiag).
+    for (int32_t bad : {INT32_MIN, -4096, 7}) {
+        std::vector<uint8_t> e;
+        append_msg(e, NLMSG_ERROR, &bad, sizeof bad);
+        auto err = parse_inet_diag_reply(e, Proto::tcp);
+        ASSERT_FALSE(err) << bad;
+        EXPECT_EQ(err.error().err, 0) << bad;
+        EXPECT_NE(err.error().what.find("out of range"), std::string::npos) << err.error().what;
+    }
+}
+
 TEST(PortwatchDiag, FilterLayout) {
     EXPECT_EQ(merge_ranges({{6000, 6099}, {5060, 5060}, {6100, 6100}, {6050, 6200}}),
               (std::vector<PortRange>{{5060, 5060}, {6000, 6200}}));
@@ -178,8 +210,6 @@ TEST(PortwatchStore, OngoingSquatIsOneRowAndJsonHasTheFields) {
 TEST(PortwatchStore, MigratesVersion1) {
     TempDir t;
     const std::string path = t.path + "/v1.db";
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
     // The schema as portwatch 1 wrote it, frozen here on purpose.
     const char* v1 =
         "CREATE TABLE events(id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('squat', 'refused')),"
@@ -192,9 +222,8 @@ TEST(PortwatchStore, MigratesVersion1) {
         "INSERT INTO events(kind, proto, addr, port, uid, pids, comm, first_seen, last_seen)"
         " VALUES ('refused', 'tcp', '0.0.0.0', 80, 51001, '42', 'nc', 1000, 1000);"
         "PRAGMA user_version=1;";
-    ASSERT_EQ(sqlite3_exec(raw, v1, nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(raw);
-    auto db = Database::open(path, false);
+    make_sqlite(path, v1);
+    auto db = Database::open(path, {OpenOptions::Access::read});
     ASSERT_TRUE(db) << db.error().message();
     EXPECT_EQ(*db->schema_version(), kSchemaVersion);
     auto rows = db->query({});
@@ -207,13 +236,127 @@ TEST(PortwatchStore, MigratesVersion1) {
 TEST(PortwatchStore, RefusesNewerSchema) {
     TempDir t;
     const std::string path = t.path + "/v9.db";
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version=9", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(raw);
+    make_sqlite(path, "PRAGMA user_version=9");
     auto db = Database::open(path);
     ASSERT_FALSE(db);
     EXPECT_NE(db.error().message().find("schema version 9"), std::string::npos);
+}
+
+namespace {
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// A record with a few hundred rows, closed cleanly (no -wal left).
+void fill_record(const std::string& path) {
+    auto db = Database::open(path);
+    ASSERT_TRUE(db) << db.error().message();
+    for (int i = 0; i < 300; ++i) {
+        EventRecord r;
+        r.kind = "refused";
+        r.proto = "tcp";
+        r.addr = "127.0.0.1";
+        r.port = 6000;
+        r.uid = 51001;
+        r.cmdline = std::string(200, 'x');
+        r.first_seen = r.last_seen = 1000 + i;
+        ASSERT_TRUE(db->record_refused(r));
+    }
+}
+
+}  // namespace
+
+TEST(PortwatchStore, DamagedFilesAreRefusedAndLeftAsTheyAre) {
+    TempDir t;
+    const std::string path = t.path + "/pw.db";
+    fill_record(path);
+    const std::string good = file_bytes(path);
+    ASSERT_GT(good.size(), 3 * 4096u);
+    std::string overwritten_header = good;
+    overwritten_header.replace(0, 16, "garbage garbage!");
+    std::string bad_page = good;
+    for (size_t i = 2 * 4096; i < 3 * 4096; ++i) bad_page[i] = static_cast<char>(i * 7);
+    const std::pair<const char*, std::string> cases[] = {
+        {"garbage", std::string(8192, '\x5a')},
+        {"overwritten header", overwritten_header},
+        {"truncated", good.substr(0, good.size() / 2)},
+        {"truncated first page", good.substr(0, 1000)},
+        {"a damaged page", bad_page},
+    };
+    for (const auto& [what, bytes] : cases) {
+        write_bytes(path, bytes);
+        for (auto access : {OpenOptions::Access::write, OpenOptions::Access::read}) {
+            auto db = Database::open(path, {access, true});
+            ASSERT_FALSE(db) << what;
+            EXPECT_TRUE(record_damaged(db.error())) << what << ": " << db.error().message();
+            EXPECT_NE(db.error().what.find("'" + path + "'"), std::string::npos) << db.error().what;
+            EXPECT_NE(db.error().what.find("leaves it as it is"), std::string::npos) << db.error().what;
+        }
+        EXPECT_EQ(file_bytes(path), bytes) << what;
+    }
+}
+
+TEST(PortwatchStore, AnotherProgramsDatabaseIsNotTouched) {
+    TempDir t;
+    const std::string path = t.path + "/other.db";
+    make_sqlite(path, "CREATE TABLE accounts(name TEXT); INSERT INTO accounts VALUES ('alice');");
+    const std::string before = file_bytes(path);
+    auto db = Database::open(path);
+    ASSERT_FALSE(db);
+    EXPECT_TRUE(record_damaged(db.error()));
+    EXPECT_NE(db.error().what.find("not a portwatch database"), std::string::npos) << db.error().what;
+    EXPECT_EQ(file_bytes(path), before);   // not even switched to WAL
+    // An empty file is a new, empty database.
+    write_bytes(path, "");
+    EXPECT_TRUE(Database::open(path));
+}
+
+TEST(PortwatchWatch, WithoutTheRecordASquatIsNewOnceAndKeepsItsFirstSeen) {
+    TempDir t;
+    Squatter q;
+    q.socket.proto = Proto::udp;
+    q.socket.addr = *Address::parse("127.0.0.1");
+    q.socket.port = 5060;
+    q.socket.uid = 51001;
+    q.socket.inode = 4242;
+    q.user = "51001";
+    q.entry = "reserve/udp/5060";
+    ScanResult scan;
+    scan.squatters = {q};
+    WatchSettings settings;
+    SquatMemory memory;
+    // No record: new once, then known to this process.
+    auto first = handle_scan(nullptr, scan, settings, memory);
+    ASSERT_EQ(first.squats.size(), 1u);
+    EXPECT_TRUE(first.squats[0].is_new);
+    EXPECT_FALSE(first.squats[0].recorded);
+    EXPECT_FALSE(first.record_error);
+    const int64_t first_seen = first.squats[0].record.first_seen;
+    auto second = handle_scan(nullptr, scan, settings, memory);
+    EXPECT_FALSE(second.squats[0].is_new);
+    // The record works again: the row gets the first_seen of the outage, and
+    // the squat is still not new (no second alert).
+    auto db = Database::open(t.path + "/pw.db");
+    ASSERT_TRUE(db) << db.error().message();
+    auto third = handle_scan(&*db, scan, settings, memory);
+    EXPECT_FALSE(third.squats[0].is_new);
+    EXPECT_TRUE(third.squats[0].recorded);
+    EXPECT_FALSE(third.record_error);
+    auto rows = db->query({});
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].first_seen, first_seen);
+    // A squat gone from a pass is forgotten: when it comes back, it is new again.
+    ScanResult none;
+    handle_scan(nullptr, none, settings, memory);
+    EXPECT_TRUE(memory.empty());
+    EXPECT_TRUE(handle_scan(nullptr, scan, settings, memory).squats[0].is_new);
 }
 
 TEST(PortwatchMetrics, PrometheusText) {
@@ -226,6 +369,13 @@ TEST(PortwatchMetrics, PrometheusText) {
     EXPECT_NE(text.find("portwatch_refused_binds_total 5\n"), std::string::npos);
     EXPECT_NE(text.find("portwatch_scan_duration_seconds 0.001200\n"), std::string::npos);
     EXPECT_NE(text.find("portwatch_sockets_scanned 17\n"), std::string::npos);
+    EXPECT_NE(text.find("portwatch_record_writable 1\n"), std::string::npos);
+    EXPECT_NE(text.find("portwatch_record_errors_total 0\n"), std::string::npos);
+    m.record_writable = false;
+    m.record_errors_total = 3;
+    const std::string outage = format_metrics(m);
+    EXPECT_NE(outage.find("portwatch_record_writable 0\n"), std::string::npos) << outage;
+    EXPECT_NE(outage.find("portwatch_record_errors_total 3\n"), std::string::npos) << outage;
     EXPECT_FALSE(std::filesystem::exists(t.path + "/m.prom.tmp"));
 }
 
@@ -259,8 +409,8 @@ TEST(PortwatchSquatters, ReservationRefusesOthersOnly) {
 }
 
 TEST(PortwatchDiag, SurvivesMutatedReplies) {
-    // Not a fuzzer (that comes later), but the parser must never read past
-    // the buffer or crash on garbage: flip bytes, cut lengths, repeat.
+    // A quick stand-in for the fuzzer (fuzz/fuzz_sockdiag.cpp) in the normal
+    // suite: the parser must never read past the buffer or crash on garbage.
     std::vector<uint8_t> good;
     auto a = diag_msg(AF_INET6, "::1", 5060, 1, 2);
     append_msg(good, SOCK_DIAG_BY_FAMILY, &a, sizeof a);

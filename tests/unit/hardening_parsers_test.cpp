@@ -18,7 +18,10 @@ using namespace portauth;
 
 namespace {
 
-const fs::path kFuzzDir = fs::path(__FILE__).parent_path().parent_path().parent_path() / "fuzz";
+// From CMake (tests/CMakeLists.txt), not __FILE__: package builds map source
+// paths in __FILE__ to relative ones (-ffile-prefix-map), and the tests may
+// run from any directory.
+const fs::path kFuzzDir = fs::path(PORTAUTH_SOURCE_DIR) / "fuzz";
 
 std::string read_all(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -29,6 +32,7 @@ std::string read_all(const fs::path& p) {
 template <class Check>
 int replay(const std::string& target, Check check) {
     int n = 0;
+    EXPECT_TRUE(fs::is_directory(kFuzzDir / "corpus" / target)) << kFuzzDir / "corpus" / target;
     for (const char* kind : {"regressions", "corpus"}) {
         const fs::path dir = kFuzzDir / kind / target;
         std::error_code ec;
@@ -64,6 +68,16 @@ TEST(HardeningReplay, Events) {
                      }),
               0);
 }
+
+#ifdef PORTAUTH_HAVE_PORTWATCH
+TEST(HardeningReplay, Sockdiag) {
+    EXPECT_GT(replay("fuzz_sockdiag",
+                     [](const std::string& s) {
+                         return portauth_fuzz::check_sockdiag(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+                     }),
+              0);
+}
+#endif
 
 TEST(HardeningParsers, PortsZeroAnd65536AreRefusedWithTheirText) {
     for (const char* spec : {"tcp/0", "udp/65536", "tcp/0-80", "tcp/80-65536"}) {

@@ -27,7 +27,7 @@ int run_check(const CheckOptions& o) {
     int64_t refused = 0;
     struct stat st{};
     if (::stat(o.db.c_str(), &st) == 0) {   // no record yet: nothing was refused
-        auto db = Database::open(o.db, false);
+        auto db = Database::open(o.db, {OpenOptions::Access::read});
         if (!db) return unknown(db.error().message());
         auto n = db->count("refused", now_ms() - 86'400'000);
         if (!n) return unknown(n.error().message());

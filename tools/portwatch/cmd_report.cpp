@@ -33,7 +33,7 @@ int run_report(const ReportOptions& o) {
         spdlog::error("{}", sys_error("cannot open the database '" + o.db + "'").message());
         return kExitError;
     }
-    auto db = Database::open(o.db, false);
+    auto db = Database::open(o.db, {OpenOptions::Access::read});
     if (!db) {
         spdlog::error("{}", db.error().message());
         return kExitError;

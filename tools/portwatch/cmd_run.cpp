@@ -5,6 +5,11 @@
 //   a timerfd    scan every --interval;
 //   the ring buffer of refused binds (when enforcement is active at --pin-dir;
 //                retried at every scan until it is).
+// The database: a damaged one (or another program's) stops the daemon at
+// startup. One that cannot be written - at startup or later - does not: the
+// daemon says so once, keeps watching and logging, tries again at every scan
+// (opening it anew when it could not be opened), and says when it can write
+// again.
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
@@ -16,6 +21,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "common/fd.hpp"
 #include "engine/events.hpp"
@@ -28,6 +34,7 @@ namespace portauth::watch {
 namespace {
 
 constexpr int kReloadQuietMs = 200;
+constexpr const char* kNotRecorded = "squatters and refused binds are reported here but not recorded until the database can be written";
 constexpr uint32_t kWatchMask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO |
                                 IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 
@@ -47,8 +54,11 @@ void drain(int fd) {
 
 class Daemon {
 public:
-    Daemon(const RunOptions& o, WatchSettings s, Policy p, Database db)
-        : o_(o), settings_(std::move(s)), policy_(std::move(p)), db_(std::move(db)) {}
+    Daemon(const RunOptions& o, WatchSettings s, Policy p, Result<Database> db)
+        : o_(o), settings_(std::move(s)), policy_(std::move(p)) {
+        if (db) db_ = std::move(*db);
+        else startup_record_error_ = db.error();
+    }
 
     int run() {
         sigset_t mask;
@@ -73,6 +83,7 @@ public:
             if (!add(fd)) return fail(sys_error("cannot set up the event loop"));
         spdlog::info("watching {} reservations from '{}' every {}s; record '{}'; action {}", policy_.reservations.size(),
                      o_.scan.policy_dir, o_.interval_seconds, o_.scan.db, action_name(settings_.action));
+        if (startup_record_error_) record_failed(*startup_record_error_);
         open_events();
 
         std::chrono::steady_clock::time_point reload_at{};
@@ -151,16 +162,43 @@ private:
         spdlog::info("recording refused binds from '{}'", o_.pin_dir);
     }
 
+    // The database, or null when it cannot be written; `reopen` (at most once
+    // per scan) opens it again when it is not open.
+    Database* record(bool reopen) {
+        if (!db_ && reopen) {
+            auto db = Database::open(o_.scan.db, {OpenOptions::Access::write, true});
+            if (db) db_ = std::move(*db);
+            else record_failed(db.error());
+        }
+        return db_ ? &*db_ : nullptr;
+    }
+
+    // Logs a problem once, not at every scan; a damaged database is closed
+    // and must pass the checks at open again.
+    void record_failed(const Error& e) {
+        ++record_errors_total_;
+        record_writable_ = false;
+        if (record_damaged(e)) db_.reset();
+        if (record_problem_ == e.message()) return;
+        record_problem_ = e.message();
+        spdlog::error("{}; still watching: {}", e.message(), kNotRecorded);
+    }
+
+    void record_worked() {
+        record_writable_ = true;
+        if (!record_problem_) return;
+        record_problem_.reset();
+        spdlog::info("database '{}' can be written again: recording resumes", o_.scan.db);
+    }
+
     void on_refusal(const RefusalEvent& e) {
         ++refused_total_;
-        auto r = handle_refusal(db_, e, settings_);
-        if (!r) {
-            spdlog::error("{}", r.error().message());
-            return;
-        }
-        spdlog::warn("refused bind: {} user {} comm '{}' by {}", describe(r->record), r->record.user, r->record.comm,
-                     r->record.entry.empty() ? "the policy" : r->record.entry);
-        if (r->hook_error) spdlog::error("{}", r->hook_error->message());
+        auto r = handle_refusal(record(false), e, settings_);
+        if (r.record_error) record_failed(*r.record_error);
+        else if (r.recorded) record_worked();
+        spdlog::warn("refused bind: {} user {} comm '{}' by {}{}", describe(r.record), r.record.user, r.record.comm,
+                     r.record.entry.empty() ? "the policy" : r.record.entry, r.recorded ? "" : " (not recorded)");
+        if (r.hook_error) spdlog::error("{}", r.hook_error->message());
     }
 
     void reload() {
@@ -187,9 +225,13 @@ private:
         m.scan_duration_seconds = result->scan_ms / 1000.0;
         m.sockets_scanned = result->sockets_scanned;
         m.refused_binds_total = refused_total_;
-        auto pass = handle_scan(db_, std::move(*result), settings_);
-        if (!pass) spdlog::error("{}", pass.error().message());
-        else log_pass(*pass);
+        Database* db = record(true);
+        auto pass = handle_scan(db, std::move(*result), settings_, memory_);
+        if (pass.record_error) record_failed(*pass.record_error);
+        else if (db) record_worked();
+        log_pass(pass);
+        m.record_writable = record_writable_;
+        m.record_errors_total = record_errors_total_;
         if (o_.metrics_file)
             if (auto st = write_metrics(*o_.metrics_file, m); !st) spdlog::error("{}", st.error().message());
     }
@@ -197,7 +239,12 @@ private:
     const RunOptions& o_;
     WatchSettings settings_;
     Policy policy_;
-    Database db_;
+    std::optional<Database> db_;
+    std::optional<Error> startup_record_error_;
+    std::optional<std::string> record_problem_;   // logged, not solved yet
+    bool record_writable_ = true;
+    uint64_t record_errors_total_ = 0;
+    SquatMemory memory_;
     Fd signals_, inotify_, timer_, epoll_;
     std::unique_ptr<EventReader> events_;
     bool events_missing_logged_ = false;
@@ -221,12 +268,13 @@ int run_daemon(const RunOptions& o) {
         spdlog::error("{}", policy.error().message());
         return kExitError;
     }
-    auto db = Database::open(o.scan.db);
-    if (!db) {
+    // Checked in full once, before anything is written.
+    auto db = Database::open(o.scan.db, {OpenOptions::Access::write, true});
+    if (!db && record_damaged(db.error())) {
         spdlog::error("{}", db.error().message());
         return kExitError;
     }
-    Daemon d(o, std::move(*settings), std::move(*policy), std::move(*db));
+    Daemon d(o, std::move(*settings), std::move(*policy), std::move(db));
     return d.run();
 }
 
