@@ -4,21 +4,29 @@
 //   - every man page in man/ renders with groff without a warning;
 //   - every completion file passes bash -n / zsh -n / fish -n;
 //   - every long option a tool's --help prints (portauth and each subcommand,
-//     portreserve and each subcommand, dropto) is in the tool's man page and in
-//     its bash, zsh and fish completions, and the bash and fish completions
-//     actually offer it for that subcommand;
+//     portreserve and each subcommand, dropto, portwatch and each subcommand)
+//     is in the tool's man page and in its bash, zsh and fish completions, and
+//     the bash and fish completions actually offer it for that subcommand;
+//   - every tool answers --version with its name and the project's version, the
+//     one its man page's title line names; every --help has usage and examples;
 //   - every subcommand is in the man page's SYNOPSIS and in the completions;
 //   - every exit status in tools/portauth/commands.hpp is in portauth(8)'s
 //     EXIT STATUS, and the ones a tool's --help names are in its man page;
-//   - the environment variables the code reads and the pins the engine makes
-//     are in portauth(8).
+//   - the environment variables each tool's code reads are in its man page's
+//     ENVIRONMENT, and the pins the engine makes are in portauth(8);
+//   - colour, as ENVIRONMENT promises: the tools run with standard output on a
+//     pipe and on a pseudo-terminal, with and without NO_COLOR and TERM=dumb.
+//   (The formatters behind the colour and the alignment: output_test.cpp;
+//   docs/json.md against the code and the --json output: json_keys.py.)
 //
 // DOCS_TEST_SOURCE_DIR overrides the source tree that is checked (to see the
 // tests fail on a deliberately broken copy).
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -29,6 +37,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -51,8 +60,25 @@ struct Ran {
     std::string out, err;
 };
 
+// The environment for a child: LC_ALL=C, then `changes` ("NAME=VALUE" sets,
+// a bare "NAME" unsets), then the rest of ours.
+std::vector<std::string> child_environment(const std::vector<std::string>& changes) {
+    std::vector<std::string> env;
+    std::set<std::string> names = {"LC_ALL"};
+    for (const auto& c : changes) {
+        names.insert(c.substr(0, c.find('=')));
+        if (c.find('=') != std::string::npos) env.push_back(c);
+    }
+    env.push_back("LC_ALL=C");
+    for (char** e = environ; *e; ++e) {
+        const std::string entry = *e;
+        if (!names.count(entry.substr(0, entry.find('=')))) env.push_back(entry);
+    }
+    return env;
+}
+
 // Runs argv (looked up in PATH) with stdin from /dev/null, LC_ALL=C and the
-// extra environment given; returns its exit status, stdout and stderr.
+// environment changes given; returns its exit status, stdout and stderr.
 Ran run(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {}) {
     Ran r;
     int out[2], err[2];
@@ -68,10 +94,7 @@ Ran run(const std::vector<std::string>& argv, const std::vector<std::string>& ex
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err[1], 2);
 
-    std::vector<std::string> env = extra_env;   // first: they win over inherited ones
-    env.push_back("LC_ALL=C");
-    for (char** e = environ; *e; ++e)
-        if (std::strncmp(*e, "LC_ALL=", 7) != 0) env.push_back(*e);
+    std::vector<std::string> env = child_environment(extra_env);
     std::vector<char*> envp, args;
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -267,6 +290,11 @@ std::vector<Tool> all_tools() {
 #ifdef DROPTO_BIN
     tools.push_back({"dropto", DROPTO_BIN, "dropto", {}, "man/dropto.1"});
 #endif
+#ifdef PORTWATCH_BIN
+    tools.push_back({"portwatch", PORTWATCH_BIN, "portwatch", {}, "man/portwatch.8"});
+    for (const char* s : {"scan", "run", "report", "check"})
+        tools.push_back({std::string("portwatch_") + s, PORTWATCH_BIN, "portwatch", {s}, "man/portwatch.8"});
+#endif
     return tools;
 }
 
@@ -330,11 +358,36 @@ TEST(DocsManPages, RenderWithoutWarnings) {
     std::sort(pages.begin(), pages.end());
     ASSERT_FALSE(pages.empty()) << "no man pages in " << source_dir() / "man";
     for (const auto& page : pages) {
-        const Ran r = run({"groff", "-t", "-man", "-ww", "-z", page.string()});
-        EXPECT_EQ(r.status, 0) << page;
-        EXPECT_EQ(r.err, "") << page << " has groff warnings";
+        // Typeset, and as man(1) formats it for an 80-column terminal (where
+        // lines that cannot be broken or adjusted warn).
+        for (const std::vector<std::string>& device : {std::vector<std::string>{}, std::vector<std::string>{"-Tutf8", "-rLL=80n"}}) {
+            std::vector<std::string> argv = {"groff", "-t", "-man", "-ww", "-z"};
+            argv.insert(argv.end(), device.begin(), device.end());
+            argv.push_back(page.string());
+            const Ran r = run(argv);
+            const std::string how = device.empty() ? "groff -man" : "groff -man -Tutf8";
+            EXPECT_EQ(r.status, 0) << how << " " << page;
+            EXPECT_EQ(r.err, "") << page << " has warnings from " << how;
+        }
         EXPECT_FALSE(man_section(read_file(page), "NAME").empty()) << page << " has no NAME section";
     }
+}
+
+// Every command's page has worked examples and its exit statuses; the file
+// format's page (section 5) has examples.
+TEST(DocsManPages, HaveExamplesAndExitStatus) {
+    int pages = 0;
+    for (const auto& e : fs::directory_iterator(source_dir() / "man")) {
+        const std::string ext = e.path().extension().string();
+        if (!e.is_regular_file() || ext.size() != 2) continue;
+        ++pages;
+        const std::string roff = read_file(e.path());
+        EXPECT_FALSE(man_section(roff, "EXAMPLES").empty()) << e.path() << " has no EXAMPLES section";
+        if (ext == ".1" || ext == ".8") {
+            EXPECT_FALSE(man_section(roff, "EXIT STATUS").empty()) << e.path() << " has no EXIT STATUS section";
+        }
+    }
+    EXPECT_GE(pages, 5) << "expected dropto.1, portauth.5, portauth.8, portreserve.8, portwatch.8";
 }
 
 TEST(DocsManPages, OwnCrossReferencesExist) {
@@ -513,24 +566,53 @@ TEST(DocsExitStatus, EveryConstantIsInPortauthHelp) {
         EXPECT_TRUE(help.exit_statuses.count(v)) << "exit status " << v << " is not in 'portauth --help'";
 }
 
-TEST(DocsPortauth8, EnvironmentVariablesTheCodeReads) {
-    const std::regex getenv_call(R"(getenv\s*\(\s*"(PORTAUTH_\w+)\")");
+// The variables read with getenv/secure_getenv under `roots` (PORTAUTH_TEST_*
+// are hooks for the test suite, not for users).
+std::set<std::string> variables_read(const std::vector<fs::path>& roots) {
+    const std::regex getenv_call(R"(getenv\s*\(\s*"([A-Z][A-Z0-9_]*)\")");
     std::set<std::string> names;
-    std::vector<fs::path> roots = {source_dir() / "tools/portauth", source_dir() / "lib"};
     for (const auto& root : roots) {
-        for (const auto& e : fs::recursive_directory_iterator(root)) {
-            if (!e.is_regular_file() || e.path().string().find("/lib/dropto/") != std::string::npos) continue;
-            const std::string ext = e.path().extension().string();
+        std::vector<fs::path> files;
+        if (fs::is_regular_file(root)) files.push_back(root);
+        else
+            for (const auto& e : fs::recursive_directory_iterator(root))
+                if (e.is_regular_file()) files.push_back(e.path());
+        for (const auto& file : files) {
+            const std::string ext = file.extension().string();
             if (ext != ".cpp" && ext != ".hpp" && ext != ".h" && ext != ".c") continue;
-            const std::string text = read_file(e.path());
+            const std::string text = read_file(file);
             for (std::sregex_iterator it(text.begin(), text.end(), getenv_call), end; it != end; ++it)
-                names.insert((*it)[1]);
+                if (std::string((*it)[1]).rfind("PORTAUTH_TEST_", 0) != 0) names.insert((*it)[1]);
         }
     }
-    ASSERT_FALSE(names.empty()) << "found no getenv(\"PORTAUTH_...\") in tools/portauth or lib";
-    for (const char* page : {"man/portauth.8", "man/portreserve.8"}) {
-        const std::string section = unroff(man_section(read_file(source_dir() / page), "ENVIRONMENT"));
-        for (const auto& n : names) EXPECT_TRUE(contains_word(section, n)) << n << " is not in " << page << " ENVIRONMENT";
+    return names;
+}
+
+TEST(DocsEnvironment, VariablesTheCodeReadsAreInTheManPages) {
+    const fs::path src = source_dir();
+    struct Page {
+        const char* man;
+        std::vector<fs::path> roots;   // the code that tool runs
+        std::set<std::string> at_least;
+    };
+    const std::vector<fs::path> portauth_code = {src / "tools/portauth", src / "lib/common", src / "lib/policy", src / "lib/engine"};
+    const std::vector<Page> pages = {
+        {"man/portauth.8", portauth_code, {"PORTAUTH_POLICY_DIR", "PORTAUTH_PIN_DIR", "NO_COLOR"}},
+        {"man/portreserve.8", portauth_code, {"PORTAUTH_POLICY_DIR", "PORTAUTH_PIN_DIR", "NO_COLOR"}},
+        {"man/portwatch.8",
+         {src / "tools/portwatch", src / "lib/portwatch", src / "lib/common", src / "lib/policy", src / "lib/engine"},
+         {"PORTAUTH_POLICY_DIR", "PORTAUTH_PIN_DIR", "NO_COLOR"}},
+        {"man/dropto.1", {src / "tools/dropto", src / "lib/dropto"}, {}},
+    };
+    for (const auto& page : pages) {
+        if (!fs::exists(src / page.man)) continue;   // a tool not in this tree yet
+        const std::set<std::string> names = variables_read(page.roots);
+        for (const auto& n : page.at_least)
+            EXPECT_TRUE(names.count(n)) << "found no getenv(\"" << n << "\") in the code behind " << page.man
+                                        << "; point this test at where it is read now";
+        const std::string section = unroff(man_section(read_file(src / page.man), "ENVIRONMENT"));
+        for (const auto& n : names)
+            EXPECT_TRUE(contains_word(section, n)) << n << " is read by the code but not in " << page.man << " ENVIRONMENT";
     }
 }
 
@@ -546,6 +628,229 @@ TEST(DocsPortauth8, EveryPinIsInFiles) {
     for (std::sregex_iterator it(list.begin(), list.end(), quoted), end; it != end; ++it, ++count)
         EXPECT_TRUE(contains_word(files, (*it)[1])) << "pin '" << (*it)[1] << "' is not in portauth(8) FILES";
     EXPECT_GT(count, 0);
+}
+
+// ---------------------------------------------------------------------------
+// --version, --help
+
+TEST(DocsVersion, EveryToolPrintsItsNameAndTheProjectVersion) {
+    const std::regex title(R"re(^\.TH\s+\S+\s+\d\s+"[^"]*"\s+"([^"]*)")re");
+    for (const auto& t : top_level_tools()) {
+        const Ran r = run({t.bin, "--version"});
+        EXPECT_EQ(r.status, 0) << t.name << " --version: " << r.err;
+        EXPECT_EQ(r.out, t.name + " " + PORTAUTH_VERSION + "\n") << t.name << " --version";
+        // The man page's title line names the version it documents.
+        std::smatch m;
+        const std::string roff = read_file(source_dir() / t.man);
+        const std::string first = roff.substr(0, roff.find('\n'));
+        ASSERT_TRUE(std::regex_search(first, m, title)) << t.man << " has no .TH line with a source (\"portauth X.Y.Z\")";
+        EXPECT_EQ(m[1].str(), std::string("portauth ") + PORTAUTH_VERSION) << t.man << " .TH names another version";
+    }
+}
+
+TEST(DocsHelp, ShowsUsageAndExamples) {
+    for (const auto& t : all_tools()) {
+        std::vector<std::string> argv = {t.bin};
+        argv.insert(argv.end(), t.sub.begin(), t.sub.end());
+        argv.push_back("--help");
+        const Ran r = run(argv);
+        EXPECT_EQ(r.status, 0) << t.command() << " --help";
+        EXPECT_NE(r.out.find("Usage:"), std::string::npos) << "'" << t.command() << " --help' shows no usage";
+        EXPECT_NE(r.out.find("Examples:"), std::string::npos) << "'" << t.command() << " --help' shows no examples";
+    }
+}
+
+// The per-subcommand tests above cover the subcommands listed in all_tools():
+// a new one must be listed there, so its options are checked too.
+TEST(DocsSubcommands, AllAreCheckedByThisTest) {
+    const auto tools = all_tools();
+    for (const auto& top : top_level_tools()) {
+        const Help help = help_of(top);
+        std::set<std::string> listed;
+        for (const auto& t : tools)
+            if (t.name == top.name && !t.sub.empty()) listed.insert(t.sub[0]);
+        const std::set<std::string> shown(help.subcommands.begin(), help.subcommands.end());
+        EXPECT_EQ(listed, shown) << "'" << top.name << " --help' lists other subcommands than all_tools() in "
+                                 << "tests/docs/docs_test.cpp: " << join(shown) << " vs " << join(listed);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Colour, as the man pages' ENVIRONMENT sections promise: only on a terminal,
+// never with NO_COLOR set (to anything but ""), never with TERM=dumb or unset,
+// never in --json.
+
+// Runs argv with its standard output on a pseudo-terminal (raw, so no "\r" is
+// added); stdin is /dev/null, stderr is discarded. Returns status and output.
+Ran run_on_pty(const std::vector<std::string>& argv, const std::vector<std::string>& env_changes) {
+    Ran r;
+    int master = -1, slave = -1;
+    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) {
+        r.err = std::string("openpty: ") + std::strerror(errno);
+        return r;
+    }
+    ::fcntl(master, F_SETFD, FD_CLOEXEC);
+    ::fcntl(slave, F_SETFD, FD_CLOEXEC);
+    termios raw{};
+    if (::tcgetattr(slave, &raw) == 0) {
+        ::cfmakeraw(&raw);
+        ::tcsetattr(slave, TCSANOW, &raw);
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, slave, 1);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    std::vector<std::string> env = child_environment(env_changes);
+    std::vector<std::string> argv_copy = argv;
+    std::vector<char*> envp, args;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    for (auto& a : argv_copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(slave);
+    if (rc != 0) {
+        ::close(master);
+        r.err = "cannot run '" + argv[0] + "': " + std::strerror(rc);
+        return r;
+    }
+    // Read until the child's end closes (EIO on Linux once no slave fd is open).
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(master, buf, sizeof buf);
+        if (n > 0) r.out.append(buf, static_cast<size_t>(n));
+        else if (n < 0 && errno == EINTR) continue;
+        else break;
+    }
+    ::close(master);
+    int wstatus = 0;
+    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    return r;
+}
+
+bool pty_available() {
+    int master = -1, slave = -1;
+    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) return false;
+    ::close(master);
+    ::close(slave);
+    return true;
+}
+
+bool has_escape(const std::string& text) { return text.find('\033') != std::string::npos; }
+
+std::string strip_escapes(const std::string& text) { return std::regex_replace(text, std::regex("\033\\[[0-9;]*m"), ""); }
+
+// A throw-away directory, removed with everything in it.
+class TempDir {
+public:
+    TempDir() {
+        char tmpl[] = "/tmp/portauth-docs-XXXXXX";
+        if (::mkdtemp(tmpl)) path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        if (!path_.empty()) fs::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+// One invocation and what its colour must be in each setting.
+struct Coloured {
+    std::vector<std::string> argv;
+    int status;
+    std::string painted;   // a text that must appear painted on a colour terminal
+};
+
+void expect_colour_rules(const Coloured& c) {
+    const std::string what = std::accumulate(c.argv.begin() + 1, c.argv.end(), std::string("'") + fs::path(c.argv[0]).filename().string(),
+                                             [](std::string a, const std::string& b) { return a + " " + b; }) + "'";
+    const std::vector<std::string> colour_term = {"TERM=xterm-256color", "NO_COLOR"};
+
+    const Ran piped = run(c.argv, colour_term);
+    EXPECT_EQ(piped.status, c.status) << what << " on a pipe: " << piped.err;
+    EXPECT_FALSE(has_escape(piped.out)) << what << " on a pipe printed escape codes:\n" << piped.out;
+    EXPECT_NE(piped.out.find(c.painted), std::string::npos) << what << ":\n" << piped.out;
+
+    const Ran tty = run_on_pty(c.argv, colour_term);
+    EXPECT_EQ(tty.status, c.status) << what << " on a terminal: " << tty.err;
+    EXPECT_NE(tty.out.find("m" + c.painted + "\033[0m"), std::string::npos)
+        << what << " on a terminal did not colour '" << c.painted << "':\n" << tty.out;
+    EXPECT_EQ(strip_escapes(tty.out), piped.out) << what << ": colour changed more than the colour";
+
+    const Ran empty_no_color = run_on_pty(c.argv, {"TERM=xterm-256color", "NO_COLOR="});
+    EXPECT_TRUE(has_escape(empty_no_color.out)) << what << ": an empty NO_COLOR is no request (no-color.org)";
+
+    for (const std::vector<std::string>& env : {std::vector<std::string>{"TERM=xterm-256color", "NO_COLOR=1"},
+                                                std::vector<std::string>{"TERM=xterm-256color", "NO_COLOR=no"},
+                                                std::vector<std::string>{"TERM=dumb", "NO_COLOR"},
+                                                std::vector<std::string>{"TERM", "NO_COLOR"}}) {
+        const Ran plain = run_on_pty(c.argv, env);
+        EXPECT_EQ(plain.status, c.status) << what << " with " << env[0] << " " << env[1];
+        EXPECT_FALSE(has_escape(plain.out)) << what << " on a terminal with " << env[0] << " " << env[1]
+                                            << " printed escape codes:\n" << plain.out;
+        EXPECT_EQ(plain.out, piped.out) << what << " with " << env[0] << " " << env[1];
+    }
+}
+
+TEST(DocsColour, StatusOnlyOnATerminalWithoutNoColor) {
+    if (!pty_available()) GTEST_SKIP() << "no pseudo-terminals here (openpty: " << std::strerror(errno) << ")";
+    TempDir tmp;
+    ASSERT_FALSE(tmp.path().empty());
+    const std::string pins = (tmp.path() / "no-pins-here").string();
+    expect_colour_rules({{PORTAUTH_BIN, "status", "--pin-dir", pins}, 1, "not active"});
+
+    // --json is for programs: never colour, even on a colour terminal.
+    const Ran json = run_on_pty({PORTAUTH_BIN, "status", "--json", "--pin-dir", pins}, {"TERM=xterm-256color", "NO_COLOR"});
+    EXPECT_EQ(json.status, 1);
+    EXPECT_FALSE(has_escape(json.out)) << json.out;
+    EXPECT_EQ(json.out.rfind("{\"active\":false", 0), 0u) << json.out;
+}
+
+// check, list and portreserve list read a policy tree, which must be root's
+// (portauth(5) HYGIENE): only as root.
+TEST(DocsColour, CheckAndListOnlyOnATerminalWithoutNoColor) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: a policy tree must be owned by root";
+    if (!pty_available()) GTEST_SKIP() << "no pseudo-terminals here (openpty: " << std::strerror(errno) << ")";
+    TempDir tmp;
+    ASSERT_FALSE(tmp.path().empty());
+    const fs::path tree = tmp.path() / "policy";
+    for (const char* dir : {"", "byport", "reserve", "reserve/udp"}) {
+        fs::create_directory(tree / dir);
+        fs::permissions(tree / dir, fs::perms(0755));
+    }
+    const std::string dir = tree.string();
+    const Ran allow = run({PORTAUTH_BIN, "allow", "--no-apply", "--policy-dir", dir, "8080", "51000"});
+    ASSERT_EQ(allow.status, 0) << allow.out << allow.err;
+    const Ran reserve = run({PORTRESERVE_BIN, "add", "--no-apply", "--policy-dir", dir, "udp/5060", "51001"});
+    ASSERT_EQ(reserve.status, 0) << reserve.out << reserve.err;
+    // Entries that let nobody through: root's own, mode 0400.
+    for (const char* entry : {"byport/8081", "reserve/udp/5061"}) {
+        std::ofstream(tree / entry).flush();
+        fs::permissions(tree / entry, fs::perms(0400));
+    }
+
+    expect_colour_rules({{PORTAUTH_BIN, "check", "--policy-dir", dir, "--user", "51000", "tcp/8080"}, 0, "ALLOWED"});
+    expect_colour_rules({{PORTAUTH_BIN, "check", "--policy-dir", dir, "--user", "51000", "udp/5060"}, 1, "REFUSED"});
+    expect_colour_rules({{PORTAUTH_BIN, "list", "--policy-dir", dir}, 0, "(nobody)"});
+    expect_colour_rules({{PORTRESERVE_BIN, "list", "--policy-dir", dir}, 0, "(nobody)"});
+
+    for (const std::vector<std::string>& argv :
+         {std::vector<std::string>{PORTAUTH_BIN, "check", "--json", "--policy-dir", dir, "--user", "51000", "tcp/8080"},
+          std::vector<std::string>{PORTAUTH_BIN, "list", "--json", "--policy-dir", dir},
+          std::vector<std::string>{PORTRESERVE_BIN, "list", "--json", "--policy-dir", dir}}) {
+        const Ran json = run_on_pty(argv, {"TERM=xterm-256color", "NO_COLOR"});
+        EXPECT_FALSE(has_escape(json.out)) << argv[1] << " --json on a terminal:\n" << json.out;
+    }
 }
 
 }  // namespace

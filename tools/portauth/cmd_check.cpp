@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "common/json.hpp"
 #include "common/parse.hpp"
+#include "common/term.hpp"
 #include "engine/system.hpp"
 #include "output.hpp"
 #include "policy/decide.hpp"
@@ -126,8 +127,9 @@ int run_check(const CheckOptions& o) {
         j.field("reason", d.reason).end_object();
         std::printf("%s\n", j.str().c_str());
     } else {
+        const Palette palette = stdout_palette();
         std::printf("%s/%u@%s for %s: %s\n", proto_name(req.proto), req.port, req.addr.str_bracketed().c_str(),
-                    who->label.c_str(), d.allowed ? "ALLOWED" : "REFUSED");
+                    who->label.c_str(), palette.paint(d.allowed ? "ALLOWED" : "REFUSED", d.allowed ? Tone::good : Tone::bad).c_str());
         std::printf("  decided by: %s%s\n", by_name(d.by), d.rule ? (" (" + d.rule->str() + ")").c_str() : "");
         std::printf("  why:        %s\n", d.reason.c_str());
     }

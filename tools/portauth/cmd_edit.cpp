@@ -1,6 +1,12 @@
 // allow / revoke / list (grants) and portreserve add / release / list.
+#include <spdlog/fmt/fmt.h>
+
+#include <algorithm>
+#include <cstdio>
+
 #include "commands.hpp"
 #include "common/json.hpp"
+#include "common/term.hpp"
 #include "output.hpp"
 #include "policy/edit.hpp"
 #include "policy/spec.hpp"
@@ -47,35 +53,38 @@ int edit(const EditOptions& o, const char* tool, ParseFn parse, EditFn apply_edi
     return reapply_after_edit(o.common, tool);
 }
 
-void print_entries(const char* tool, bool json, const std::vector<std::pair<std::string, std::vector<std::string>>>& rows,
-                   const char* what) {
-    if (json) {
-        JsonWriter j;
-        j.begin_array();
-        for (const auto& [entry, who] : rows) {
-            j.begin_object().field("entry", entry).key("principals").begin_array();
-            for (const auto& w : who) j.value(w);
-            j.end_array().end_object();
-        }
-        j.end_array();
-        std::printf("%s\n", j.str().c_str());
-        return;
-    }
-    if (rows.empty()) {
-        std::printf("%s: no %s\n", tool, what);
-        return;
-    }
-    size_t width = 5;
-    for (const auto& r : rows) width = std::max(width, r.first.size());
-    std::printf("%-*s  %s\n", static_cast<int>(width), "ENTRY", "WHO");
-    for (const auto& [entry, who] : rows) {
-        std::string list;
-        for (const auto& w : who) list += (list.empty() ? "" : ", ") + w;
-        std::printf("%-*s  %s\n", static_cast<int>(width), entry.c_str(), list.empty() ? "(nobody)" : list.c_str());
-    }
+void print_entries(const char* tool, bool json, const EntryRows& rows, const char* what) {
+    const std::string out = json ? format_entries_json(rows) : format_entries_text(rows, tool, what, stdout_palette());
+    std::printf("%s", out.c_str());
 }
 
 }  // namespace
+
+std::string format_entries_json(const EntryRows& rows) {
+    JsonWriter j;
+    j.begin_array();
+    for (const auto& [entry, who] : rows) {
+        j.begin_object().field("entry", entry).key("principals").begin_array();
+        for (const auto& w : who) j.value(w);
+        j.end_array().end_object();
+    }
+    j.end_array();
+    return j.str() + "\n";
+}
+
+std::string format_entries_text(const EntryRows& rows, const char* tool, const char* what, const Palette& palette) {
+    if (rows.empty()) return std::string(tool) + ": no " + what + "\n";
+    size_t width = 5;
+    for (const auto& r : rows) width = std::max(width, r.first.size());
+    std::string out = fmt::format("{:<{}}  {}\n", "ENTRY", width, "WHO");
+    for (const auto& [entry, who] : rows) {
+        std::string list;
+        for (const auto& w : who) list += (list.empty() ? "" : ", ") + w;
+        // An entry that lets nobody through is worth a second look.
+        out += fmt::format("{:<{}}  {}\n", entry, width, list.empty() ? palette.paint("(nobody)", Tone::warning) : list);
+    }
+    return out;
+}
 
 int run_allow(const EditOptions& o) {
     return edit<GrantSpec>(o, "portauth", parse_grant_spec, [](const std::string& d, const GrantSpec& s, const std::vector<Principal>& p) { return grant_allow(d, s, p); }, "granted", true);
@@ -99,7 +108,7 @@ int run_list(const Common& o) {
         report_error(policy.error());
         return kExitFailure;
     }
-    std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+    EntryRows rows;
     for (const auto& g : policy->port_grants) rows.push_back({g.origin.str(), describe_access(g.access)});
     for (const auto& g : policy->addr_grants) rows.push_back({g.origin.str(), describe_access(g.access)});
     for (const auto& f : policy->uid_grants)
@@ -121,7 +130,7 @@ int run_reserve_list(const Common& o) {
         report_error(policy.error());
         return kExitFailure;
     }
-    std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+    EntryRows rows;
     for (const auto& r : policy->reservations) {
         ReserveSpec spec{r.proto, r.port_min, r.port_max, r.addr};
         rows.push_back({format_reserve_spec(spec), describe_access(r.access)});

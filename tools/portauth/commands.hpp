@@ -12,7 +12,13 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+namespace portauth {
+struct EngineStatus;
+class Palette;
+}  // namespace portauth
 
 namespace portauth::cli {
 
@@ -71,5 +77,14 @@ int run_reserve_list(const Common&);
 int reapply_after_edit(const Common&, const char* tool);
 
 std::string default_pin_dir();   // $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth
+
+// What the commands print, without I/O (for them and their tests). Text is for
+// people: aligned, coloured through `palette`; JSON is stable (docs/json.md).
+std::string format_status_json(const EngineStatus&, const std::string& pin_dir);
+std::string format_status_text(const EngineStatus&, const std::string& pin_dir, const Palette& palette);
+// The rows of `list`: an entry and who it lets through.
+using EntryRows = std::vector<std::pair<std::string, std::vector<std::string>>>;
+std::string format_entries_json(const EntryRows& rows);
+std::string format_entries_text(const EntryRows& rows, const char* tool, const char* what, const Palette& palette);
 
 }  // namespace portauth::cli

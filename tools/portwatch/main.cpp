@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/term.hpp"
 #include "engine/engine.hpp"
 #include "policy/tree.hpp"
 #include "portwatch/commands.hpp"
@@ -34,7 +35,9 @@ std::string default_pin_dir() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto logger = spdlog::stderr_color_mt("portwatch");
+    // Coloured levels only on a terminal and without NO_COLOR (common/term.hpp).
+    auto logger = spdlog::stderr_color_mt(
+        "portwatch", portauth::colour_allowed_on(2) ? spdlog::color_mode::always : spdlog::color_mode::never);
     logger->set_pattern("portwatch: %^%l%$: %v");
     spdlog::set_default_logger(logger);
 

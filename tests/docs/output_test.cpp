@@ -1,0 +1,135 @@
+// What the tools print for people, from the pure formatters (no engine, no
+// privileges): portauth(8) promises aligned columns, colour only where the
+// Palette allows it, and a warning line when the engine is active but reports
+// a problem. The colour decision itself (terminal, NO_COLOR, TERM) is
+// colour_allowed(); docs_test.cpp runs the real binaries on a pipe and on a
+// pseudo-terminal.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "common/term.hpp"
+#include "engine/engine.hpp"
+
+namespace portauth::cli {
+namespace {
+
+std::string strip_escapes(const std::string& text) { return std::regex_replace(text, std::regex("\033\\[[0-9;]*m"), ""); }
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+EngineStatus active_status() {
+    EngineStatus st;
+    st.active = true;
+    st.cgroup = "/sys/fs/cgroup";
+    st.policy_dir = "/etc/portauth";
+    st.applied_at = 1714564800;   // 2024-05-01 12:00:00 UTC
+    st.generation = 3;
+    st.rule_count = 3;
+    st.rules = {{0, "byport/80", 12, 0}, {1, "reserve/udp/5060", 4, 7}, {2, "byaddr/127.0.0.1:8080", 0, 123456}};
+    return st;
+}
+
+TEST(DocsColourDecision, FollowsNoColorAndTerm) {
+    EXPECT_TRUE(colour_allowed(true, "", "xterm-256color"));
+    EXPECT_FALSE(colour_allowed(false, "", "xterm-256color")) << "not a terminal";
+    EXPECT_FALSE(colour_allowed(true, "1", "xterm")) << "NO_COLOR set";
+    EXPECT_FALSE(colour_allowed(true, "0", "xterm")) << "NO_COLOR set, whatever its value";
+    EXPECT_FALSE(colour_allowed(true, "", "dumb"));
+    EXPECT_FALSE(colour_allowed(true, "", "")) << "TERM unset";
+}
+
+TEST(DocsColourDecision, PaddingStaysOutsideTheColour) {
+    const Palette on(true), off(false);
+    EXPECT_EQ(off.paint("x", Tone::bad), "x");
+    EXPECT_EQ(on.paint("x", Tone::plain), "x");
+    EXPECT_EQ(on.paint("x", Tone::bad), "\033[31mx\033[0m");
+    EXPECT_EQ(on.paint_right("7", 4, Tone::bad), "   \033[31m7\033[0m");
+    EXPECT_EQ(on.paint_left("7", 4, Tone::good), "\033[32m7\033[0m   ");
+    EXPECT_EQ(off.paint_left("toolong", 4, Tone::good), "toolong");
+}
+
+TEST(DocsStatusOutput, ActiveWithAProblemPrintsAWarningLine) {
+    EngineStatus st = active_status();
+    st.problem = "an earlier apply was interrupted; run portauth apply";
+    const auto lines = lines_of(format_status_text(st, "/sys/fs/bpf/portauth", Palette(false)));
+    ASSERT_GE(lines.size(), 2u);
+    EXPECT_EQ(lines[0], "portauth: active");
+    EXPECT_EQ(lines[1], "portauth: warning: an earlier apply was interrupted; run portauth apply");
+
+    const std::string json = format_status_json(st, "/sys/fs/bpf/portauth");
+    EXPECT_NE(json.find("\"problem\":\"an earlier apply was interrupted; run portauth apply\""), std::string::npos) << json;
+}
+
+TEST(DocsStatusOutput, ActiveWithoutAProblemHasNoWarning) {
+    const std::string text = format_status_text(active_status(), "/sys/fs/bpf/portauth", Palette(false));
+    EXPECT_EQ(text.find("warning"), std::string::npos) << text;
+    EXPECT_EQ(format_status_json(active_status(), "/p").find("problem"), std::string::npos);
+}
+
+TEST(DocsStatusOutput, NotActiveSaysWhy) {
+    EngineStatus st;
+    st.problem = "nothing is pinned at /sys/fs/bpf/portauth";
+    EXPECT_EQ(format_status_text(st, "/sys/fs/bpf/portauth", Palette(false)),
+              "portauth: not active: nothing is pinned at /sys/fs/bpf/portauth\n");
+    EXPECT_EQ(format_status_text(st, "/sys/fs/bpf/portauth", Palette(true)),
+              "portauth: \033[31mnot active\033[0m: nothing is pinned at /sys/fs/bpf/portauth\n");
+}
+
+// The counters table lines up with and without colour: the colour codes are
+// the only difference, and every row's columns end where the header's do.
+TEST(DocsStatusOutput, TableIsAlignedWithAndWithoutColour) {
+    EngineStatus st = active_status();
+    st.problem = "something to look at";
+    const std::string plain = format_status_text(st, "/p", Palette(false));
+    const std::string coloured = format_status_text(st, "/p", Palette(true));
+    EXPECT_NE(coloured, plain);
+    EXPECT_EQ(strip_escapes(coloured), plain);
+    EXPECT_NE(coloured.find("\033[31m123456\033[0m"), std::string::npos) << "denied binds are not red:\n" << coloured;
+    EXPECT_EQ(coloured.find("\033[31m0\033[0m"), std::string::npos) << "a zero count is painted:\n" << coloured;
+
+    const auto lines = lines_of(plain);
+    size_t header = 0;
+    while (header < lines.size() && lines[header].find("ENTRY") == std::string::npos) ++header;
+    ASSERT_LT(header, lines.size()) << plain;
+    const std::string& h = lines[header];
+    ASSERT_EQ(lines.size(), header + 1 + st.rules.size()) << plain;
+    for (size_t i = header + 1; i < lines.size(); ++i) {
+        EXPECT_EQ(lines[i].size(), h.size()) << "row '" << lines[i] << "' is not as wide as the header '" << h << "'";
+        // ALLOWED's column ends where its header does.
+        EXPECT_NE(lines[i][h.find("ALLOWED") + 6], ' ') << lines[i];
+    }
+}
+
+TEST(DocsListOutput, AlignedWithAndWithoutColour) {
+    const EntryRows rows = {{"byport/80", {"www-data (uid 33)"}}, {"byaddr/127.0.0.1:8080", {}}, {"byport/443", {"%web (gid 33)", "everyone"}}};
+    const std::string plain = format_entries_text(rows, "portauth", "grants", Palette(false));
+    const std::string coloured = format_entries_text(rows, "portauth", "grants", Palette(true));
+    EXPECT_EQ(strip_escapes(coloured), plain);
+    EXPECT_NE(coloured.find("\033[33m(nobody)\033[0m"), std::string::npos) << coloured;
+    const auto lines = lines_of(plain);
+    ASSERT_EQ(lines.size(), 4u) << plain;
+    const size_t who = lines[0].find("WHO");
+    for (const auto& line : lines) {
+        ASSERT_GT(line.size(), who) << line;
+        EXPECT_EQ(line.substr(who - 2, 2), "  ") << line;
+        EXPECT_NE(line[who], ' ') << "WHO does not start in the header's column: " << line;
+    }
+    EXPECT_EQ(format_entries_text({}, "portreserve", "reservations", Palette(true)), "portreserve: no reservations\n");
+    EXPECT_EQ(format_entries_json(rows),
+              "[{\"entry\":\"byport/80\",\"principals\":[\"www-data (uid 33)\"]},"
+              "{\"entry\":\"byaddr/127.0.0.1:8080\",\"principals\":[]},"
+              "{\"entry\":\"byport/443\",\"principals\":[\"%web (gid 33)\",\"everyone\"]}]\n");
+}
+
+}  // namespace
+}  // namespace portauth::cli
