@@ -101,7 +101,7 @@ std::string staged(const std::string& path) { return path + "_new"; }
 // Fault injection for the crash tests: PORTAUTH_TEST_CRASH_AT=STEP makes apply
 // kill itself with SIGKILL right after STEP, as a power cut or kill -9 would.
 void crash_point(const char* step) {
-    static const char* const at = std::getenv("PORTAUTH_TEST_CRASH_AT");
+    static const char* const at = ::secure_getenv("PORTAUTH_TEST_CRASH_AT");
     if (at && std::strcmp(at, step) == 0) ::raise(SIGKILL);
 }
 
