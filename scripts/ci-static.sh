@@ -30,26 +30,33 @@ fi
 cmake --build "$build" --target portauth_skel >/dev/null
 
 root=$(pwd)
-# Exactly the lib/ and tools/ sources the build compiles (compile_commands.json).
-mapfile -t sources < <(python3 - "$build/compile_commands.json" "$root" <<'PY'
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Exactly the lib/ and tools/ sources the build compiles: their entries of
+# compile_commands.json (for cppcheck) and their paths (for clang-tidy).
+mapfile -t sources < <(python3 - "$build/compile_commands.json" "$root" "$work/compile_commands.json" <<'PY'
 import json, os, sys
 root = sys.argv[2] + "/"
-files = {os.path.normpath(os.path.join(e["directory"], e["file"])) for e in json.load(open(sys.argv[1]))}
-for f in sorted(files):
-    if f.startswith(root + "lib/") or f.startswith(root + "tools/"):
-        print(f[len(root):])
+ours = [e for e in json.load(open(sys.argv[1]))
+        if os.path.normpath(os.path.join(e["directory"], e["file"])).startswith((root + "lib/", root + "tools/"))]
+json.dump(ours, open(sys.argv[3], "w"))
+for f in sorted({os.path.normpath(os.path.join(e["directory"], e["file"])) for e in ours}):
+    print(f[len(root):])
 PY
 )
 ((${#sources[@]})) || { echo "ci-static: no lib/ or tools/ sources in $build/compile_commands.json" >&2; exit 1; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 echo "ci-static: cppcheck on ${#sources[@]} files"
 SECONDS=0
-cppcheck --project="$build/compile_commands.json" --file-filter="$root/lib/*" --file-filter="$root/tools/*" \
+cppcheck --project="$work/compile_commands.json" \
   --enable=warning,performance,portability --inline-suppr --suppressions-list=.cppcheck-suppressions \
   --std=c++20 --language=c++ -j"$(nproc)" --quiet --error-exitcode=0 \
-  --template='cppcheck {file} {id} {message}' 2>"$work/cppcheck.txt" >/dev/null || true
+  --template='cppcheck {file} {id} {message}' 2>"$work/cppcheck.txt" >"$work/cppcheck.out" || true
+# cppcheck gives up on a file silently but for one line; that must not pass for "no findings".
+if grep -hE '^cppcheck: error|unknownMacro|syntaxError' "$work/cppcheck.txt" "$work/cppcheck.out" >&2; then
+  echo "ci-static: cppcheck could not analyse the sources (see above)" >&2
+  exit 1
+fi
 
 echo "ci-static: cppcheck took ${SECONDS}s; clang-tidy on ${#sources[@]} files"
 SECONDS=0

@@ -67,7 +67,7 @@ public:
             size_t start = text.rfind('\n', end ? end - 1 : 0);
             start = start == std::string::npos ? 0 : start + 1;
             std::string line = text.substr(start, end - start);
-            if (line.find("-- END PROG LOAD LOG --") == std::string::npos && line.find("processed ") != 0 &&
+            if (line.find("-- END PROG LOAD LOG --") == std::string::npos && !line.starts_with("processed ") &&
                 !line.empty())
                 return line;
             end = start;
@@ -203,7 +203,7 @@ void carry_counters(const std::string& dir, int new_counters, const std::vector<
     }
     for (uint32_t id = 0; id < new_names.size(); ++id) {
         const auto it = old.find(new_names[id]);
-        if (it == old.end() || new_names[id].rfind("byuid/", 0) == 0) continue;
+        if (it == old.end() || new_names[id].starts_with("byuid/")) continue;
         if (bpf_map_lookup_elem(new_counters, &id, percpu.data()) != 0) continue;
         percpu[0].allowed += it->second.allowed;   // a bind counted on CPU 0 this very instant may be lost
         percpu[0].denied += it->second.denied;
@@ -214,7 +214,9 @@ void carry_counters(const std::string& dir, int new_counters, const std::vector<
 // The programs of one attach type that run for binds in `cgroup`, in the order they run.
 Result<std::vector<uint32_t>> effective_programs(int cgroup_fd, bpf_attach_type type, const std::string& cgroup) {
     std::vector<uint32_t> ids(64);
-    LIBBPF_OPTS(bpf_prog_query_opts, q, .query_flags = BPF_F_QUERY_EFFECTIVE);
+    struct bpf_prog_query_opts q {};
+    q.sz = sizeof q;
+    q.query_flags = BPF_F_QUERY_EFFECTIVE;
     q.prog_ids = ids.data();
     q.prog_cnt = static_cast<__u32>(ids.size());
     if (bpf_prog_query_opts(cgroup_fd, type, &q) != 0)

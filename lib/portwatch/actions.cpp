@@ -90,7 +90,8 @@ Result<int> run_hook(const std::string& command, const std::map<std::string, std
     std::vector<std::string> vars;
     std::set<std::string> ours;
     for (const auto& [k, v] : env) {
-        vars.push_back(k + "=" + v);
+        vars.push_back(k);
+        vars.back().append("=").append(v);
         ours.insert(k);
     }
     for (char** e = environ; e && *e; ++e) {
@@ -98,6 +99,7 @@ Result<int> run_hook(const std::string& command, const std::map<std::string, std
         if (!ours.count(std::string(kv.substr(0, kv.find('='))))) vars.emplace_back(kv);
     }
     std::vector<char*> envp;
+    envp.reserve(vars.size() + 1);
     for (auto& v : vars) envp.push_back(v.data());
     envp.push_back(nullptr);
     const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
@@ -121,7 +123,7 @@ Result<int> run_hook(const std::string& command, const std::map<std::string, std
 
 std::string format_metrics(const Metrics& m) {
     char dur[64];
-    std::snprintf(dur, sizeof dur, "%.6f", m.scan_duration_seconds);
+    (void)std::snprintf(dur, sizeof dur, "%.6f", m.scan_duration_seconds);
     std::string out;
     out += "# HELP portwatch_squatters Sockets holding a reserved port against the policy, at the last scan.\n";
     out += "# TYPE portwatch_squatters gauge\n";

@@ -81,7 +81,7 @@ std::string format_time(int64_t ms) {
     tm utc{};
     gmtime_r(&t, &utc);
     char buf[32];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    if (strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return std::to_string(ms) + "ms";
     return buf;
 }
 
@@ -124,6 +124,7 @@ std::string format_events(const std::vector<EventRecord>& rows, ReportFormat for
     const std::vector<std::string> head = {"KIND", "PROTO", "ADDR", "PORT", "UID", "USER", "PID", "COMM", "ENTRY",
                                            "FIRST_SEEN", "LAST_SEEN", "ACTION", "RESULT", "EXE", "CMDLINE"};
     std::vector<std::vector<std::string>> table;
+    table.reserve(rows.size());
     for (const auto& r : rows)
         table.push_back({r.kind, r.proto, r.addr, std::to_string(r.port), std::to_string(r.uid), r.user, r.pids, r.comm, r.entry,
                          format_time(r.first_seen), format_time(r.last_seen), r.action, r.action_result, r.exe, r.cmdline});

@@ -34,7 +34,7 @@ int run_check(const CheckOptions& o) {
         refused = *n;
     }
     char perf[128];
-    std::snprintf(perf, sizeof perf, " | squatters=%zu refused_24h=%lld scan_ms=%.1f", result->squatters.size(),
+    (void)std::snprintf(perf, sizeof perf, " | squatters=%zu refused_24h=%lld scan_ms=%.1f", result->squatters.size(),
                   static_cast<long long>(refused), result->scan_ms);
     if (result->squatters.empty()) {
         std::cout << "PORTWATCH OK - no squatters" << perf << "\n";
