@@ -181,6 +181,17 @@ std::vector<pa_counter> percpu_buffer() {
     return std::vector<pa_counter>(ncpus > 0 ? static_cast<size_t>(ncpus) : 1);
 }
 
+// Rule `id`'s counters summed over the CPUs; `percpu` is scratch from percpu_buffer().
+std::optional<pa_counter> read_counter(int fd, uint32_t id, std::vector<pa_counter>& percpu) {
+    if (fd < 0 || bpf_map_lookup_elem(fd, &id, percpu.data()) != 0) return std::nullopt;
+    pa_counter sum{};
+    for (const auto& c : percpu) {
+        sum.allowed += c.allowed;
+        sum.denied += c.denied;
+    }
+    return sum;
+}
+
 // Called once the gate has switched (the old programs count no more): adds
 // the old generation's counters to the new one's, entry by entry, matched by
 // name. byuid lines are named by line number, which an edit can shift, so
@@ -193,13 +204,11 @@ void carry_counters(const std::string& dir, int new_counters, const std::vector<
     auto percpu = percpu_buffer();
     for (uint32_t id = 0; id < meta->rule_count; ++id) {
         pa_rule_name n{};
-        if (bpf_map_lookup_elem(names.get(), &id, &n) != 0 || bpf_map_lookup_elem(counters.get(), &id, percpu.data()) != 0)
-            continue;
+        const auto counts = read_counter(counters.get(), id, percpu);
+        if (bpf_map_lookup_elem(names.get(), &id, &n) != 0 || !counts) continue;
         pa_counter& sum = old[std::string(n.name, strnlen(n.name, sizeof n.name))];
-        for (const auto& c : percpu) {
-            sum.allowed += c.allowed;
-            sum.denied += c.denied;
-        }
+        sum.allowed += counts->allowed;
+        sum.denied += counts->denied;
     }
     for (uint32_t id = 0; id < new_names.size(); ++id) {
         const auto it = old.find(new_names[id]);
@@ -371,6 +380,11 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 std::string pin_path(const std::string& pin_dir, const char* name) { return pin_dir + "/" + name; }
+
+std::string default_pin_dir() {
+    const char* env = ::secure_getenv("PORTAUTH_PIN_DIR");
+    return env && *env ? env : kDefaultPinDir;
+}
 
 Status probe_kernel() {
     auto cg = find_cgroup2_mount();
@@ -544,11 +558,9 @@ void read_rules(EngineStatus& st, const std::string& pin_dir, bool prefer_staged
         r.id = id;
         pa_rule_name n{};
         if (names && bpf_map_lookup_elem(names.get(), &id, &n) == 0) r.name.assign(n.name, strnlen(n.name, sizeof n.name));
-        if (counters && bpf_map_lookup_elem(counters.get(), &id, percpu.data()) == 0) {
-            for (const auto& c : percpu) {
-                r.allowed += c.allowed;
-                r.denied += c.denied;
-            }
+        if (const auto counts = read_counter(counters.get(), id, percpu)) {
+            r.allowed = counts->allowed;
+            r.denied = counts->denied;
         }
         st.rules.push_back(std::move(r));
     }

@@ -21,6 +21,9 @@ namespace portauth {
 
 inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/portauth";
 
+// $PORTAUTH_PIN_DIR when set and not empty, else kDefaultPinDir.
+std::string default_pin_dir();
+
 struct EngineTarget {
     std::string pin_dir = kDefaultPinDir;
     std::string cgroup;       // absolute path of a cgroup v2 directory

@@ -10,11 +10,6 @@
 
 namespace portauth::cli {
 
-std::string default_pin_dir() {
-    const char* env = secure_getenv("PORTAUTH_PIN_DIR");
-    return env && *env ? env : kDefaultPinDir;
-}
-
 namespace {
 
 Result<std::string> resolve_cgroup(const std::optional<std::string>& requested) {

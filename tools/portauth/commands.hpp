@@ -15,8 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "engine/engine.hpp"
+
 namespace portauth {
-struct EngineStatus;
 class Palette;
 }  // namespace portauth
 
@@ -76,7 +77,7 @@ int run_reserve_list(const Common&);
 // enforces common.policy_dir (the edit takes effect at once).
 int reapply_after_edit(const Common&, const char* tool);
 
-std::string default_pin_dir();   // $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth
+using portauth::default_pin_dir;   // engine/engine.hpp
 
 // What the commands print, without I/O (for them and their tests). Text is for
 // people: aligned, coloured through `palette`; JSON is stable (docs/json.md).

@@ -27,11 +27,6 @@ Examples:
 Exit status: scan 0 clean, 1 squatters, 2 error; check 0 OK, 2 CRITICAL, 3 UNKNOWN;
 report and run 0 ok, 2 error.)";
 
-std::string default_pin_dir() {
-    const char* env = std::getenv("PORTAUTH_PIN_DIR");
-    return env && *env ? env : portauth::kDefaultPinDir;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,7 +44,7 @@ int main(int argc, char** argv) {
     RunOptions run_opts;
     ScanOptions& scan_opts = run_opts.scan;
     scan_opts.policy_dir = portauth::default_policy_dir();
-    run_opts.pin_dir = default_pin_dir();
+    run_opts.pin_dir = portauth::default_pin_dir();
     ReportOptions report_opts;
     CheckOptions check_opts;
     check_opts.policy_dir = scan_opts.policy_dir;
