@@ -284,13 +284,19 @@ inline std::string check_events(const uint8_t* data, size_t size) {
     if (e->proto != Proto::tcp && e->proto != Proto::udp) return "decoded an impossible protocol";
     if (!e->addr.is_v4() && e->addr.family != AF_INET6) return "decoded an impossible family";
     if (e->comm.size() > 16 || has_nul(e->comm)) return "comm longer than 16 or with a NUL";
+    if (e->kind != RefusalKind::reservation && e->kind != RefusalKind::grant_miss) return "decoded an impossible kind";
+    if (e->suppressed == 0 && e->window_start_ns != 0) return "a window start without suppressed refusals";
     (void)e->addr.str();
     return "";
 }
 
 // ---- fuzz_sockdiag: one recv() worth of a sock_diag dump reply (parse_inet_diag_reply).
-// A reply in the kernel's layout holding `sockets` (and NLMSG_DONE when `done`):
-// what the parser must read back field for field.
+// The map id the fuzzer's binder storage uses (seeds with storage name map 7).
+inline constexpr uint32_t kFuzzBinderMapId = 7;
+
+// A reply in the kernel's layout holding `sockets` (and NLMSG_DONE when `done`),
+// their binders as storage of map kFuzzBinderMapId: what the parser must read
+// back field for field.
 inline std::vector<uint8_t> encode_inet_diag_reply(const std::vector<watch::SocketInfo>& sockets, bool done) {
     std::vector<uint8_t> out;
     auto append = [&](uint16_t type, const void* payload, size_t len) {
@@ -310,7 +316,13 @@ inline std::vector<uint8_t> encode_inet_diag_reply(const std::vector<watch::Sock
         m.id = s.id;
         m.idiag_uid = s.uid;
         m.idiag_inode = static_cast<uint32_t>(s.inode);
-        append(SOCK_DIAG_BY_FAMILY, &m, sizeof m);
+        std::vector<uint8_t> payload(sizeof m);
+        std::memcpy(payload.data(), &m, sizeof m);
+        if (s.binder) {
+            const auto storage = watch::encode_binder_storage(*s.binder, kFuzzBinderMapId);
+            payload.insert(payload.end(), storage.begin(), storage.end());
+        }
+        append(SOCK_DIAG_BY_FAMILY, payload.data(), payload.size());
     }
     if (done) {
         const int zero = 0;
@@ -321,7 +333,7 @@ inline std::vector<uint8_t> encode_inet_diag_reply(const std::vector<watch::Sock
 
 inline bool same_socket(const watch::SocketInfo& a, const watch::SocketInfo& b) {
     return a.proto == b.proto && a.family == b.family && a.addr == b.addr && a.port == b.port && a.uid == b.uid &&
-           a.inode == b.inode && a.state == b.state && std::memcmp(&a.id, &b.id, sizeof a.id) == 0;
+           a.inode == b.inode && a.state == b.state && std::memcmp(&a.id, &b.id, sizeof a.id) == 0 && a.binder == b.binder;
 }
 
 // What must hold for every input: no read past the buffer (ASan), an error
@@ -329,11 +341,25 @@ inline bool same_socket(const watch::SocketInfo& a, const watch::SocketInfo& b) 
 // and changes nothing else; a socket's family is AF_INET or AF_INET6, an
 // AF_INET socket's address is IPv4, its port is the kernel's (host order);
 // no more sockets than whole messages fit; and the sockets read back the
-// same from a reply built of them (nothing read from the wrong offset).
+// same from a reply built of them (nothing read from the wrong offset);
+// naming a binder map changes only the binders (a binder has at most
+// PA_MAX_GROUPS groups), and binders read back too.
 inline std::string check_sockdiag(const uint8_t* data, size_t size) {
     const std::span<const uint8_t> bytes(data, size);
-    auto tcp = watch::parse_inet_diag_reply(bytes, Proto::tcp);
-    auto udp = watch::parse_inet_diag_reply(bytes, Proto::udp);
+    auto tcp = watch::parse_inet_diag_reply(bytes, Proto::tcp, kFuzzBinderMapId);
+    auto udp = watch::parse_inet_diag_reply(bytes, Proto::udp, kFuzzBinderMapId);
+    auto unnamed = watch::parse_inet_diag_reply(bytes, Proto::tcp);
+    if (static_cast<bool>(tcp) != static_cast<bool>(unnamed)) return "naming a binder map decides whether a reply parses";
+    if (tcp) {
+        if (unnamed->sockets.size() != tcp->sockets.size()) return "naming a binder map changes the batch";
+        for (size_t i = 0; i < tcp->sockets.size(); ++i) {
+            auto plain = tcp->sockets[i];
+            if (plain.binder && plain.binder->groups.size() > PA_MAX_GROUPS) return "a binder with too many groups";
+            plain.binder.reset();
+            if (unnamed->sockets[i].binder) return "a binder without a binder map";
+            if (!same_socket(plain, unnamed->sockets[i])) return "naming a binder map changes a socket";
+        }
+    }
     if (static_cast<bool>(tcp) != static_cast<bool>(udp)) return "the protocol decides whether a reply parses";
     if (!tcp) {
         if (tcp.error().what.empty()) return "an error without a sentence";

@@ -2,12 +2,14 @@
 # integration tests (root, a private network namespace per test, real sockets
 # owned by numeric test uids, the built portwatch binary).
 if(TARGET portwatch_lib)
-  add_executable(portwatch_unit_tests ${CMAKE_CURRENT_SOURCE_DIR}/portwatch/unit_test.cpp)
+  file(GLOB PORTWATCH_UNIT_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/portwatch/unit*.cpp)
+  add_executable(portwatch_unit_tests ${PORTWATCH_UNIT_SOURCES})
   target_link_libraries(portwatch_unit_tests PRIVATE portwatch_lib GTest::gtest GTest::gtest_main)
   gtest_discover_tests(portwatch_unit_tests TEST_PREFIX "unit." DISCOVERY_TIMEOUT 60)
 
+  file(GLOB PORTWATCH_INTEGRATION_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/portwatch/integration*.cpp)
   add_executable(portwatch_integration_tests
-    ${CMAKE_CURRENT_SOURCE_DIR}/portwatch/integration_test.cpp
+    ${PORTWATCH_INTEGRATION_SOURCES}
     ${CMAKE_CURRENT_SOURCE_DIR}/integration/sandbox.cpp)
   target_include_directories(portwatch_integration_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/integration)
   target_link_libraries(portwatch_integration_tests PRIVATE portwatch_lib GTest::gtest GTest::gtest_main)

@@ -16,6 +16,7 @@ complete -c portwatch -n "__fish_seen_subcommand_from scan run" -l grace -x -d '
 complete -c portwatch -n "__fish_seen_subcommand_from scan run" -l exec -x -a '(__fish_complete_command)' -d 'alert hook'
 complete -c portwatch -n "__fish_seen_subcommand_from scan run" -l exec-timeout -x -d 'seconds before the hook is killed'
 complete -c portwatch -n "__fish_seen_subcommand_from scan run" -l retention-days -x -d 'delete events not seen for N days'
+complete -c portwatch -n "__fish_seen_subcommand_from scan run" -l db-group -x -a '(__fish_complete_groups)' -d 'group that may read the database'
 # run
 complete -c portwatch -n "__fish_seen_subcommand_from run" -l interval -x -d 'seconds between scans'
 complete -c portwatch -n "__fish_seen_subcommand_from run" -l pin-dir -r -a '(__fish_complete_directories)' -d 'where the engine is pinned'

@@ -81,8 +81,8 @@ private:
     libbpf_print_fn_t previous_;
 };
 
-constexpr const char* kPins[] = {"link_bind4", "link_bind6", "counters", "rule_names", "meta",
-                                 "events",     "sysctl_ports", "gate"};
+constexpr const char* kPins[] = {"link_bind4", "link_bind6",   "counters",   "rule_names", "meta",    "events",
+                                 "event_stats", "event_keys", "binders",    "sysctl_ports", "gate"};
 // One generation's pins. An apply pins them as NAME_new, switches the gate,
 // then renames them into place in this order (meta last: while meta_new
 // exists, an apply is under way or was interrupted).
@@ -259,19 +259,37 @@ uint32_t at_least_one(size_t n) { return n == 0 ? 1 : static_cast<uint32_t>(n); 
 struct Loaded {
     Skel skel;
     bool eacces = true;
+    bool binders = true;   // the kernel lets bind hooks write socket storage
 };
 
-Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint32_t generation, int events_fd,
+// The maps every generation shares, pinned by the first apply and reused by
+// the next ones: the ring buffer, the rate limit and its counters, and the
+// sockets' binders (socket storage dies with its map).
+struct KeptMaps {
+    Fd events, event_stats, event_keys, binders;
+};
+
+constexpr const char* kKeptPins[] = {"events", "event_stats", "event_keys", "binders"};
+
+KeptMaps open_kept_maps(const std::string& dir) {
+    return KeptMaps{open_pin(pin_path(dir, "events")), open_pin(pin_path(dir, "event_stats")),
+                    open_pin(pin_path(dir, "event_keys")), open_pin(pin_path(dir, "binders"))};
+}
+
+Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint32_t generation, const KeptMaps& kept,
                             int gate_fd) {
     LibbpfLog log;
     std::string first_failure;
-    for (bool use_retval : {true, false}) {
+    // Trial loads: bpf_set_retval (5.18), then bpf_sk_storage_get in sock_addr programs.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        const bool use_retval = attempt % 2 == 0, use_binders = attempt < 2;
         Skel skel(portauth_bpf__open());
         if (!skel) return sys_error("cannot open the BPF object");
         skel->rodata->pa_netns_cookie = netns_cookie;
         skel->rodata->pa_root_exempt = img.root_exempt;
         skel->rodata->pa_use_set_retval = use_retval;
         skel->rodata->pa_generation = generation;
+        skel->rodata->pa_use_sk_storage = use_binders;
         auto* m = &skel->maps;
         bpf_map__set_max_entries(m->pa_byaddr, at_least_one(img.byaddr.size()));
         bpf_map__set_max_entries(m->pa_byuid, at_least_one(img.byuid.size()));
@@ -280,10 +298,18 @@ Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint3
         bpf_map__set_max_entries(m->pa_acl, at_least_one(img.acl.size()));
         bpf_map__set_max_entries(m->pa_counters, at_least_one(img.rules.size()));
         bpf_map__set_max_entries(m->pa_rule_names, at_least_one(img.rules.size()));
-        if (events_fd >= 0 && bpf_map__reuse_fd(m->pa_events, events_fd) != 0)
-            return sys_error("cannot reuse the pinned events ring buffer");
+        const std::pair<const Fd*, bpf_map*> reused[] = {{&kept.events, m->pa_events},
+                                                         {&kept.event_stats, m->pa_event_stats},
+                                                         {&kept.event_keys, m->pa_event_keys},
+                                                         {&kept.binders, m->pa_binders}};
+        for (const auto& [fd, map] : reused)
+            if (*fd && (map != m->pa_binders || use_binders) && bpf_map__reuse_fd(map, fd->get()) != 0)
+                return sys_error(std::string("cannot reuse the pinned map ") + bpf_map__name(map));
+        // Without socket storage the map is not made; libbpf poisons the
+        // (dead, pa_use_sk_storage = 0) instructions that name it.
+        if (!use_binders) bpf_map__set_autocreate(m->pa_binders, false);
         if (bpf_map__reuse_fd(m->pa_gate, gate_fd) != 0) return sys_error("cannot reuse the pinned gate map");
-        if (portauth_bpf__load(skel.get()) == 0) return Loaded{std::move(skel), use_retval};
+        if (portauth_bpf__load(skel.get()) == 0) return Loaded{std::move(skel), use_retval, use_binders};
         if (first_failure.empty()) first_failure = log.last_line();
     }
     return logic_error("the kernel refused the BPF program: " +
@@ -352,11 +378,11 @@ Status write_sysctl_pin(const std::string& pin_dir, const std::set<uint16_t>& po
     return {};
 }
 
-// Merges our reserved ports inside ip_local_port_range into
-// ip_local_reserved_ports, leaving alone what the admin put there.
+// Merges every reserved port into ip_local_reserved_ports, leaving alone
+// what the admin put there. Every one, not only those inside
+// ip_local_port_range now: the range can be widened later (a sysctl.d file,
+// a package) and the kernel accepts any port in the list.
 Result<std::set<uint16_t>> sync_reserved_ports(const std::string& pin_dir, const std::set<uint16_t>& reserved) {
-    auto range = local_port_range();
-    if (!range) return range.error();
     auto current = read_reserved_ports();
     if (!current) return current.error();
     const std::set<uint16_t> ours_before = read_sysctl_pin(pin_dir);
@@ -365,7 +391,7 @@ Result<std::set<uint16_t>> sync_reserved_ports(const std::string& pin_dir, const
         if (!ours_before.count(p)) admins.insert(p);
     std::set<uint16_t> ours;
     for (uint16_t p : reserved)
-        if (p >= range->first && p <= range->second && !admins.count(p)) ours.insert(p);
+        if (!admins.count(p)) ours.insert(p);
     std::set<uint16_t> wanted = admins;
     wanted.insert(ours.begin(), ours.end());
     if (wanted != *current) PA_TRY(write_reserved_ports(wanted));
@@ -437,9 +463,8 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     const auto old_meta = read_meta(pin_path(dir, "meta"));
     const uint32_t generation = std::max(*gate_now, old_meta ? old_meta->generation : 0u) + 1;
 
-    const std::string events_pin = pin_path(dir, "events");
-    Fd events = open_pin(events_pin);
-    auto loaded = load_program(img, *cookie, generation, events.get(), gate.get());
+    const KeptMaps kept = open_kept_maps(dir);
+    auto loaded = load_program(img, *cookie, generation, kept, gate.get());
     if (!loaded) return loaded.error();
     report.eacces = loaded->eacces;
     report.load_ms = ms_since(t0);
@@ -458,8 +483,17 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     __u32 zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(skel->maps.pa_meta), &zero, &meta, BPF_ANY) != 0)
         return sys_error("cannot write BPF map pa_meta");
-    if (!events && bpf_obj_pin(bpf_map__fd(skel->maps.pa_events), events_pin.c_str()) != 0)
-        return sys_error("cannot pin '" + events_pin + "'");
+    // The kept maps, pinned by the first apply (or by the first that could make them).
+    const std::pair<const Fd*, bpf_map*> kept_maps[] = {{&kept.events, skel->maps.pa_events},
+                                                        {&kept.event_stats, skel->maps.pa_event_stats},
+                                                        {&kept.event_keys, skel->maps.pa_event_keys},
+                                                        {&kept.binders, skel->maps.pa_binders}};
+    for (size_t i = 0; i < std::size(kept_maps); ++i) {
+        const auto& [fd, map] = kept_maps[i];
+        if (*fd || (map == skel->maps.pa_binders && !loaded->binders)) continue;
+        const std::string path = pin_path(dir, kKeptPins[i]);
+        if (bpf_obj_pin(bpf_map__fd(map), path.c_str()) != 0) return sys_error("cannot pin '" + path + "'");
+    }
 
     // Stage: pin this generation's maps (meta first: it marks an apply under
     // way) and attach its programs next to the old ones. They run after the
@@ -627,6 +661,15 @@ Result<EngineStatus> engine_status(const std::string& pin_dir) {
                      std::to_string(*gate_gen) + " enforce; run 'portauth apply'";
     read_rules(st, pin_dir, false);
     st.active = true;
+    // Someone may have rewritten the sysctl since: autobind could then hand out a reserved port.
+    if (auto now = read_reserved_ports(); now && st.problem.empty()) {
+        std::set<uint16_t> missing;
+        for (uint16_t p : st.sysctl_ports)
+            if (!now->count(p)) missing.insert(p);
+        if (!missing.empty())
+            st.problem = "ip_local_reserved_ports no longer holds the reserved ports " + format_port_set(missing) +
+                         " (someone rewrote it): automatic port selection may hand them out; run 'portauth apply' to put them back";
+    }
     return st;
 }
 

@@ -6,6 +6,8 @@
 //   link_bind4, link_bind6   the bpf_links (their programs hold every policy map)
 //   counters, rule_names, meta   this generation's maps, read by `status`
 //   events                   the ring buffer of refused binds, kept across applies
+//   event_stats, event_keys  its per-CPU counters and rate limit state, kept across applies
+//   binders                  who bound each socket on a reserved port (socket storage), kept across applies
 //   sysctl_ports             the ports this engine added to ip_local_reserved_ports
 #pragma once
 

@@ -149,22 +149,112 @@ struct pa_counter {
     __u64 denied;
 };
 
-/* pa_events: RINGBUF, one struct pa_event per bind refused by a reservation.
- * Kept across applies (the engine reuses the pinned map). */
+/* pa_events: RINGBUF, one struct pa_event per refused bind that the kernel
+ * delivers (see the rate limit below). Kept across applies (the engine
+ * reuses the pinned map "events").
+ *
+ * Kinds:
+ *   PA_EVENT_RESERVATION  a reservation refused the bind (the bind fails);
+ *   PA_EVENT_GRANT_MISS   a grant entry exists for the port but does not let
+ *                         the caller through, and the kernel is going to refuse
+ *                         the bind itself (the caller lacks CAP_NET_BIND_SERVICE
+ *                         and the port is below ip_unprivileged_port_start).
+ *
+ * Rate limit: at most one event per key (kind, uid, proto, port, rule) per
+ * PA_EVENT_WINDOW_NS; the refusals folded into a key's window are counted and
+ * sent as `suppressed` with the key's next delivered event (pa_event_keys).
+ * Every refusal is counted in pa_event_stats, delivered or not.
+ * The window is claimed with a compare-and-swap on last_sent_ns after the
+ * record is reserved (a CPU that loses the race discards its record and
+ * folds), and `folded` is taken with an exchange, so a refusal folded
+ * concurrently is carried by the next record, never lost and never twice.
+ * A key evicted by the LRU loses its folded count (pa_event_stats keeps it).
+ * A grant miss is reported only when the program can tell the kernel will
+ * refuse: it reads the socket's netns through ctx->sk for TCP
+ * (bpf_skc_to_tcp_sock), else uses the caller's netns when its cookie is the
+ * socket's; it follows cap_capable()'s user namespace walk but does not ask
+ * LSMs. Example: byport/80 grants uid 51000 only; uid 51001 without
+ * CAP_NET_BIND_SERVICE binds 80 -> { .kind = PA_EVENT_GRANT_MISS,
+ * .uid = 51001, .rule = <byport/80's id>, .port = 80 }. */
+#define PA_EVENT_WINDOW_NS 250000000ULL   /* 250 ms */
+#define PA_EVENT_KEYS 16384               /* LRU keys of the rate limit */
+
+enum pa_event_kind {
+    PA_EVENT_RESERVATION = 1,
+    PA_EVENT_GRANT_MISS = 2,
+};
+
 struct pa_event {
-    __u64 time_ns;      /* bpf_ktime_get_boot_ns() */
+    __u64 time_ns;      /* bpf_ktime_get_boot_ns() of this refusal */
+    __u64 window_start_ns;  /* boot time of the first refusal folded into `suppressed` (0: none) */
     __u32 pid;          /* thread group id */
     __u32 tid;
     __u32 uid;          /* effective uid */
     __u32 gid;          /* effective gid */
-    __u32 rule;         /* the reservation that refused */
+    __u32 rule;         /* the entry that refused (reservation) or did not grant (grant miss) */
     __u32 generation;   /* pa_meta.generation of the policy that refused: rule ids are per generation */
+    __u32 suppressed;   /* refusals of this key folded since the previous delivered event */
     __u16 port;         /* host order */
     __u8 proto;         /* enum pa_proto */
     __u8 family;        /* 4 or 6; wildcard binds carry an all-zero addr */
     __u8 addr[16];
     char comm[16];
-    __u8 pad[4];
+    __u8 kind;          /* enum pa_event_kind */
+    __u8 pad[7];
+};
+
+/* pa_event_keys: LRU_HASH, PA_EVENT_KEYS entries, the rate limit's state. */
+struct pa_event_key {
+    __u32 uid;
+    __u32 rule;
+    __u16 port;
+    __u8 proto;
+    __u8 kind;
+};
+
+struct pa_event_window {
+    __u64 last_sent_ns;      /* boot time of the last delivered event of this key */
+    __u64 first_folded_ns;   /* boot time of the first refusal folded since (0: none) */
+    __u32 folded;            /* refusals folded since the last delivered event */
+    __u32 pad;
+};
+
+/* pa_event_stats: PERCPU_ARRAY, 1 entry, pinned as "event_stats" and kept
+ * across applies. Every refusal (both kinds) counts in exactly one of:
+ *   delivered   written to the ring buffer;
+ *   suppressed  folded by the rate limit (reported later as pa_event.suppressed);
+ *   dropped     the ring buffer was full (bpf_ringbuf_reserve failed): lost. */
+struct pa_event_stats {
+    __u64 delivered;
+    __u64 suppressed;
+    __u64 dropped;
+};
+
+/* pa_binders: SK_STORAGE (BPF_F_NO_PREALLOC), pinned as "binders" and kept
+ * across applies, value struct pa_binder: who called bind(2) on a socket, written
+ * by the bind hooks for every bind on a port that a reservation mentions,
+ * whatever the verdict. portwatch reads it through sock_diag
+ * (INET_DIAG_REQ_SK_BPF_STORAGES) to judge a socket by its binder, not by
+ * its creator (a server that creates its socket as root, drops privileges,
+ * then binds). Written only by the program of the generation the gate names;
+ * a socket bound again (after a failed bind) keeps the last binder. sock_diag
+ * returns it for TCP sockets only (inet_sk_diag_fill skips storage for
+ * sockets without an inet_connection_sock); portwatch reads UDP sockets'
+ * binders with a map lookup on a copy of a holder's fd (pidfd_getfd).
+ * Behind the rodata switch pa_use_sk_storage: a kernel whose sock_addr
+ * programs cannot call bpf_sk_storage_get gets a program without binders
+ * (the engine clears the switch after a failed trial load; no "binders" pin).
+ * Example: root creates a socket, setresuid(51000), binds udp/5060 ->
+ *   { .uid = 51000, .gid = 51000, .ngroups = 0, .pid = <its pid> }. */
+struct pa_binder {
+    __u64 time_ns;      /* bpf_ktime_get_boot_ns() of the bind */
+    __u32 pid;          /* thread group id */
+    __u32 uid;          /* effective uid at bind(2) */
+    __u32 gid;          /* effective gid at bind(2) */
+    __u32 ngroups;      /* supplementary groups recorded in groups[] */
+    __u32 groups[PA_MAX_GROUPS];   /* the lowest PA_MAX_GROUPS supplementary gids */
+    __u32 generation;
+    __u32 pad;
 };
 
 /* pa_rule_names: ARRAY, key = rule id, value = NUL-terminated origin of the

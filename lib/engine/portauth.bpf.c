@@ -13,6 +13,10 @@
  *      CAP_NET_BIND_SERVICE check.
  * A program whose generation is not the one in pa_gate lets every bind
  * through: that is how an apply switches both families at once.
+ * Refusals by reservations, and grant misses the kernel is going to refuse
+ * itself, become events, rate-limited per key (pa_event_keys) and counted
+ * (pa_event_stats). Every bind on a reserved port records its binder in the
+ * socket's storage (pa_binders) for portwatch.
  * Verdicts: 0 = refuse, 1 = allow (kernel checks go on), 3 = allow and waive
  * CAP_NET_BIND_SERVICE (bit 1, BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE).
  * The semantics mirror lib/policy/decide.cpp; tests compare the two.
@@ -35,6 +39,10 @@ const volatile __u64 pa_netns_cookie = 0;   /* 0: every network namespace */
 const volatile __u8 pa_root_exempt = 1;
 const volatile __u8 pa_use_set_retval = 1;  /* cleared by the engine on kernels without it */
 const volatile __u32 pa_generation = 0;     /* enforces while pa_gate holds it; copied into events */
+const volatile __u8 pa_use_sk_storage = 1;  /* cleared by the engine where sock_addr programs lack bpf_sk_storage_get */
+
+#define PA_CAP_NET_BIND_SERVICE 10
+#define PA_MAX_USERNS_DEPTH 33   /* the kernel allows 32 nested user namespaces, plus the initial one */
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -110,6 +118,27 @@ struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 256 * 1024);
 } pa_events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, PA_EVENT_KEYS);
+    __type(key, struct pa_event_key);
+    __type(value, struct pa_event_window);
+} pa_event_keys SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct pa_event_stats);
+} pa_event_stats SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct pa_binder);
+} pa_binders SEC(".maps");
 
 /* The caller's credentials, read once per bind into per-CPU scratch. The
  * supplementary groups are read only when a rule gets to its group class. */
@@ -291,13 +320,50 @@ static __always_inline int collides(const struct pa_rule *r, const struct pa_bin
     return r->family == b->family && addr_eq(r->low, b->addr);
 }
 
-static __always_inline void report_refusal(const struct pa_bind *b, const struct pa_creds *c, __u32 rule_id)
+/* The rate limit (see pa_event_keys in portauth-api.h). A refusal is folded
+ * while its key delivered less than PA_EVENT_WINDOW_NS ago; otherwise this
+ * CPU reserves a record and claims the window with a compare-and-swap on
+ * last_sent_ns, so two CPUs never both deliver in one window. The folded
+ * count is taken with an exchange: a refusal folded concurrently goes into
+ * the next record, never into none. Each refusal counts once in
+ * pa_event_stats. A key the LRU evicts loses its folded count (still in the
+ * stats' `suppressed`). */
+static __noinline void report_refusal(__u8 kind, const struct pa_bind *b, const struct pa_creds *c, __u32 rule_id)
 {
-    struct pa_event *e = bpf_ringbuf_reserve(&pa_events, sizeof(*e), 0);
-    if (!e)
+    __u32 zero = 0;
+    struct pa_event_stats *stats = bpf_map_lookup_elem(&pa_event_stats, &zero);
+    if (!stats || !b || !c)
         return;
+    __u64 now = bpf_ktime_get_boot_ns();
+    struct pa_event_key k = {.uid = c->euid, .rule = rule_id, .port = b->port, .proto = b->proto, .kind = kind};
+    struct pa_event_window *w = bpf_map_lookup_elem(&pa_event_keys, &k);
+    if (!w) {
+        struct pa_event_window fresh = {};
+        bpf_map_update_elem(&pa_event_keys, &k, &fresh, BPF_NOEXIST);   /* EEXIST: another CPU made it */
+        w = bpf_map_lookup_elem(&pa_event_keys, &k);
+        if (!w)
+            return;   /* not reached: the entry was made just now */
+    }
+    __u64 last = w->last_sent_ns;
+    if (last && now - last < PA_EVENT_WINDOW_NS)
+        goto fold;
+    struct pa_event *e = bpf_ringbuf_reserve(&pa_events, sizeof(*e), 0);
+    if (!e) {
+        __sync_fetch_and_add(&stats->dropped, 1);
+        return;
+    }
+    if (__sync_val_compare_and_swap(&w->last_sent_ns, last, now) != last) {
+        bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+        goto fold;   /* another CPU delivered this key's record for this window */
+    }
     __u64 id = bpf_get_current_pid_tgid();
-    e->time_ns = bpf_ktime_get_boot_ns();
+    e->time_ns = now;
+    e->suppressed = __sync_lock_test_and_set(&w->folded, 0);
+    e->window_start_ns = __sync_lock_test_and_set(&w->first_folded_ns, 0);
+    if (e->suppressed == 0)
+        e->window_start_ns = 0;
+    else if (e->window_start_ns == 0)
+        e->window_start_ns = last;   /* the folder had not stamped it yet */
     e->pid = id >> 32;
     e->tid = (__u32)id;
     e->uid = c->euid;
@@ -307,9 +373,17 @@ static __always_inline void report_refusal(const struct pa_bind *b, const struct
     e->port = b->port;
     e->proto = b->proto;
     e->family = b->family;
+    e->kind = kind;
+    __builtin_memset(e->pad, 0, sizeof(e->pad));
     __builtin_memcpy(e->addr, b->addr, 16);
     bpf_get_current_comm(e->comm, sizeof(e->comm));
     bpf_ringbuf_submit(e, 0);
+    __sync_fetch_and_add(&stats->delivered, 1);
+    return;
+fold:
+    __sync_val_compare_and_swap(&w->first_folded_ns, 0, now);
+    __sync_fetch_and_add(&w->folded, 1);
+    __sync_fetch_and_add(&stats->suppressed, 1);
 }
 
 struct resv_scan {
@@ -339,7 +413,7 @@ static long scan_one_reservation(__u32 i, void *data)
     }
     if (!may_execute(rule_id, r, s->creds)) {
         count(rule_id, 0);
-        report_refusal(s->bind, s->creds, rule_id);
+        report_refusal(PA_EVENT_RESERVATION, s->bind, s->creds, rule_id);
         s->refused = 1;
         return 1;
     }
@@ -388,8 +462,11 @@ static long scan_one_uid_line(__u32 i, void *data)
 }
 
 /* authbind's order: byport, byaddr (first spelling that exists), byuid.
- * Returns the rule that decides, or PA_NO_RULE. */
-static __always_inline int check_grants(const struct pa_bind *b, const struct pa_port *p, struct pa_creds *c)
+ * Returns 1 when an entry grants. When an entry exists and decides but does
+ * not grant, *missed is that entry's rule (for a byuid file whose lines for
+ * the port do not cover the address: its first line for the port). */
+static __always_inline int check_grants(const struct pa_bind *b, const struct pa_port *p, struct pa_creds *c,
+                                        __u32 *missed)
 {
     if (p->flags & PA_PORT_BYPORT) {
         __u32 rule_id = p->byport_rule;
@@ -398,6 +475,8 @@ static __always_inline int check_grants(const struct pa_bind *b, const struct pa
             return 0;
         int ok = may_execute(rule_id, r, c);
         count(rule_id, ok);
+        if (!ok)
+            *missed = rule_id;
         return ok;
     }
     if (p->flags & PA_PORT_BYADDR) {
@@ -411,6 +490,8 @@ static __always_inline int check_grants(const struct pa_bind *b, const struct pa
                 return 0;
             int ok = may_execute(id, r, c);
             count(id, ok);
+            if (!ok)
+                *missed = id;
             return ok;
         }
     }
@@ -421,9 +502,95 @@ static __always_inline int check_grants(const struct pa_bind *b, const struct pa
             return 0;
         struct uid_scan s = {.list = list, .bind = b};
         bpf_loop(PA_MAX_RULES_PER_PORT, scan_one_uid_line, &s, 0);
+        if (!s.granted && list->count > 0)
+            *missed = list->rule[0];
         return s.granted;
     }
     return 0;
+}
+
+/* Does the caller hold CAP_NET_BIND_SERVICE in user namespace `target`? The
+ * walk of security/commoncap.c cap_capable(): the caller's own namespace
+ * decides by cap_effective; a namespace whose parent is the caller's and
+ * whose owner is the caller's euid grants everything; a namespace at or
+ * above the caller's level grants nothing. LSMs (security_capable) are not
+ * consulted: an LSM that refuses the capability makes us miss an event.
+ * cap_effective is read as 8 bytes: a u64 since 6.3, __u32 cap[2] before,
+ * the same bits on a little-endian CPU. */
+static __always_inline int has_bind_cap(const struct cred *cred, struct user_namespace *target)
+{
+    struct user_namespace *mine = cred->user_ns;
+    __u32 euid = cred->euid.val;
+    for (int i = 0; i < PA_MAX_USERNS_DEPTH; i++) {
+        if (!target || !mine)
+            return 0;
+        if (target == mine) {
+            __u64 caps = 0;
+            bpf_core_read(&caps, sizeof(caps), &cred->cap_effective);
+            return (caps >> PA_CAP_NET_BIND_SERVICE) & 1;
+        }
+        if (target->level <= mine->level)
+            return 0;
+        struct user_namespace *parent = target->parent;
+        if (parent == mine && target->owner.val == euid)
+            return 1;
+        target = parent;
+    }
+    return 0;
+}
+
+/* Is the kernel going to refuse this bind itself (inet_bind's check:
+ * port < net->ipv4.sysctl_ip_prot_sock and no CAP_NET_BIND_SERVICE in the
+ * socket's netns's user namespace)? The socket's netns is read through
+ * ctx->sk for TCP (bpf_skc_to_tcp_sock); for other sockets it is the
+ * caller's netns when its cookie is the socket's, else unknown (no event):
+ * a UDP or MPTCP socket passed in from another netns is not reported. */
+static __always_inline int kernel_refuses(struct bpf_sock_addr *ctx, __u16 port)
+{
+    struct task_struct *task = bpf_get_current_task_btf();
+    const struct cred *cred = task->cred;
+    struct net *net = 0;
+    struct bpf_sock *bsk = ctx->sk;
+    if (bsk) {
+        struct tcp_sock *tp = bpf_skc_to_tcp_sock(bsk);
+        if (tp)
+            net = tp->inet_conn.icsk_inet.sk.__sk_common.skc_net.net;
+    }
+    if (!net) {
+        struct nsproxy *ns = task->nsproxy;
+        if (!ns)
+            return 0;
+        net = ns->net_ns;
+        if (!net || net->net_cookie != bpf_get_netns_cookie(ctx))
+            return 0;
+    }
+    if ((int)port >= net->ipv4.sysctl_ip_prot_sock)
+        return 0;
+    return !has_bind_cap(cred, net->user_ns);
+}
+
+/* Who bound the socket, in its storage (pa_binders), whatever the verdict. */
+static __always_inline void record_binder(struct bpf_sock_addr *ctx, struct pa_creds *c)
+{
+    if (!pa_use_sk_storage || !ctx->sk)
+        return;
+    struct pa_binder *bd = bpf_sk_storage_get(&pa_binders, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!bd)
+        return;   /* out of memory: portwatch falls back to the holders */
+    if (!c->groups_loaded)
+        load_groups(c);
+    __u64 id = bpf_get_current_pid_tgid();
+    bd->time_ns = bpf_ktime_get_boot_ns();
+    bd->pid = id >> 32;
+    bd->uid = c->euid;
+    bd->gid = c->egid;
+    __u32 n = c->ngroups;
+    if (n > PA_MAX_GROUPS)
+        n = PA_MAX_GROUPS;
+    bd->ngroups = n;
+    __builtin_memcpy(bd->groups, c->groups, sizeof(bd->groups));
+    bd->generation = pa_generation;
+    bd->pad = 0;
 }
 
 static __always_inline int refuse(void)
@@ -463,14 +630,20 @@ static __always_inline int decide(struct bpf_sock_addr *ctx, struct pa_bind *b)
     if (!c)
         return VERDICT_ALLOW;
 
+    if (p->flags & (PA_PORT_RESV_TCP | PA_PORT_RESV_UDP))
+        record_binder(ctx, c);
+
     int owner = 0;
     __u32 resv_flag = b->proto == PA_PROTO_TCP ? PA_PORT_RESV_TCP : PA_PORT_RESV_UDP;
     if ((p->flags & resv_flag) && !check_reservations(b, c, &owner))
         return refuse();
     if (owner)
         return VERDICT_ALLOW_NO_CAP;   /* owners of a reserved port need no capability */
-    if (check_grants(b, p, c))
+    __u32 missed = PA_NO_RULE;
+    if (check_grants(b, p, c, &missed))
         return VERDICT_ALLOW_NO_CAP;
+    if (missed != PA_NO_RULE && kernel_refuses(ctx, b->port))
+        report_refusal(PA_EVENT_GRANT_MISS, b, c, missed);
     return VERDICT_ALLOW;
 }
 

@@ -146,9 +146,21 @@ struct PolicySettings {
     bool root_exempt = true;
 };
 
+// An entry that failed hygiene checks and that a user other than root owns
+// or can change (a chmod, a setfacl). It costs that entry alone and fails
+// closed: a disabled grant is kept in the policy granting nobody (it still
+// "exists" in authbind's order, so it still decides), a disabled reservation
+// is kept reserving its port for root only (uid 0, whatever root-exempt says).
+// The loader puts the entry into the policy in that closed form and lists it here.
+struct DisabledEntry {
+    Origin origin;          // "byport/80", "reserve/udp/5090"
+    std::string reason;     // "writable by group or other (mode 0570); ..."
+};
+
 struct Policy {
     std::string dir;                     // the policy dir it was read from
     PolicySettings settings;
+    std::vector<DisabledEntry> disabled; // see DisabledEntry; sorted by origin
     std::vector<PortGrant> port_grants;
     std::vector<AddrGrant> addr_grants;
     std::vector<UidGrantFile> uid_grants;

@@ -398,7 +398,14 @@ private:
 
     Result<std::vector<std::string>> list(int dirfd, const std::string& rel);
     Result<Fd> open_dir(int parent, const std::string& name, const std::string& rel);
-    Result<OpenedFile> open_file(int dirfd, const std::string& name, const std::string& rel, bool need_content);
+    // `entry`: a byport, byaddr or reserve entry, whose write bits are judged
+    // by admit_entry (a problem there disables the entry) instead of here.
+    Result<OpenedFile> open_file(int dirfd, const std::string& name, const std::string& rel, bool need_content,
+                                 bool entry = false);
+    // Fail closed, per entry (see DisabledEntry in model.hpp): an entry that
+    // someone other than root can change. Returns the access to compile:
+    // `read` when the entry is sound, else its closed form, and records why.
+    AccessSpec admit_entry(const OpenedFile& file, const std::string& rel, AccessSpec read, bool reservation);
 
     Status load_byport(int dirfd);
     Status load_byaddr(int dirfd);
@@ -472,7 +479,8 @@ Result<Fd> Loader::open_dir(int parent, const std::string& name, const std::stri
     return fd;
 }
 
-Result<OpenedFile> Loader::open_file(int dirfd, const std::string& name, const std::string& rel, bool need_content) {
+Result<OpenedFile> Loader::open_file(int dirfd, const std::string& name, const std::string& rel, bool need_content,
+                                     bool entry) {
     OpenedFile file;
     // O_NONBLOCK: should a FIFO appear in the file's place, opening it must not hang.
     file.fd.reset(openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
@@ -488,8 +496,41 @@ Result<OpenedFile> Loader::open_file(int dirfd, const std::string& name, const s
     if (S_ISLNK(file.st.st_mode)) return at(rel, "is a symbolic link; the policy tree must not contain symlinks");
     if (S_ISDIR(file.st.st_mode)) return at(rel, "is a directory; only plain files belong here");
     if (!S_ISREG(file.st.st_mode)) return at(rel, "not a regular file; policy entries must be plain files");
-    PA_TRY(check_not_writable(file.st, rel));
+    if (!entry) PA_TRY(check_not_writable(file.st, rel));
     return file;
+}
+
+// Which problems cost the entry alone, and why these: the directories of the
+// tree are root's and not writable by others (checked, whole-tree refusal),
+// so nobody but root can create, rename, remove or replace an entry - a bad
+// name, a symlink, a FIFO or a directory in its place is root's own doing
+// and still refuses the whole tree. What a user CAN do to an entry is what
+// its owner (authbind lets a user own the entry that names them) or a group
+// or other class with write access can do: change its mode bits (chmod), its
+// ACL (setfacl; the group bits of st_mode are then the ACL mask) and its
+// content. Content does not matter for these entries; bits that let group or
+// other write mean the entry is no longer the admin's word. Such an entry is
+// kept in its closed form, so the rest of the policy loads and an attacker's
+// chmod can never switch enforcement off: a grant lets nobody through (it
+// still exists, so in authbind's order it still decides and a byaddr or
+// byuid grant behind it is not consulted), a reservation still reserves its
+// port, for root only (uid 0, even with root-exempt = no) - not for the
+// owners it had when it was last applied, because at boot there is no
+// "last applied" and the answer must not depend on history.
+AccessSpec Loader::admit_entry(const OpenedFile& file, const std::string& rel, AccessSpec read, bool reservation) {
+    if (!(file.st.st_mode & kGroupOtherWrite)) return read;
+    std::string reason = "writable by group or other (mode " + octal_mode(file.st.st_mode) + "); disabled, it fails closed (" +
+                         (reservation ? "reserved for root only" : "grants nobody") + "); run: chmod go-w '" + path_of(rel) +
+                         "' (and setfacl -m m::r-x if it has an ACL), then portauth apply";
+    if (file.st.st_uid != 0)
+        reason += "; the entry is owned by uid " + std::to_string(file.st.st_uid) + ", who can change it again: chown root '" +
+                  path_of(rel) + "' to stop that";
+    policy_.disabled.push_back(DisabledEntry{Origin{rel, 0}, std::move(reason)});
+    AccessSpec closed;
+    closed.owner_uid = reservation ? 0 : read.owner_uid;
+    closed.owner_gid = reservation ? 0 : read.owner_gid;
+    closed.owner_x = reservation;
+    return closed;
 }
 
 // byport/PORT, byport/!PORT: PORT in plain decimal, '!' exactly for 512-1023.
@@ -510,11 +551,11 @@ Status Loader::load_byport(int dirfd) {
             return at(rel, "the '!' prefix is only for ports 512-1023, as in authbind (byport/" + std::to_string(*port) + ")");
         if (canonical != name)
             return at(rel, "authbind would never look up this name; rename it byport/" + canonical);
-        auto file = open_file(dirfd, name, rel, false);
+        auto file = open_file(dirfd, name, rel, false, true);
         if (!file) return file.error();
         auto access = read_access(*file, path_of(rel));
         if (!access) return access.error();
-        policy_.port_grants.push_back(PortGrant{*port, std::move(*access), Origin{rel, 0}});
+        policy_.port_grants.push_back(PortGrant{*port, admit_entry(*file, rel, std::move(*access), false), Origin{rel, 0}});
     }
     return {};
 }
@@ -579,11 +620,11 @@ Status Loader::load_byaddr(int dirfd) {
         if (rank < 0 || port_text != port_str)
             return at(rel, "authbind would never look up this name; spell it " + expected);
 
-        auto file = open_file(dirfd, name, rel, false);
+        auto file = open_file(dirfd, name, rel, false, true);
         if (!file) return file.error();
         auto access = read_access(*file, path_of(rel));
         if (!access) return access.error();
-        policy_.addr_grants.push_back(AddrGrant{*addr, *port, rank, std::move(*access), Origin{rel, 0}});
+        policy_.addr_grants.push_back(AddrGrant{*addr, *port, rank, admit_entry(*file, rel, std::move(*access), false), Origin{rel, 0}});
     }
     return {};
 }
@@ -641,12 +682,12 @@ Status Loader::load_reserve(int dirfd) {
             if (!spec) return at(rel, "not a reservation: " + spec.error().what);
             const std::string canonical = reserve_entry_path(*spec);
             if (canonical != rel) return at(rel, "not spelled the way portauth names it; rename it " + canonical);
-            auto file = open_file(protofd->get(), name, rel, false);
+            auto file = open_file(protofd->get(), name, rel, false, true);
             if (!file) return file.error();
             auto access = read_access(*file, path_of(rel));
             if (!access) return access.error();
-            policy_.reservations.push_back(
-                Reservation{spec->proto, spec->port_min, spec->port_max, spec->addr, std::move(*access), Origin{rel, 0}});
+            policy_.reservations.push_back(Reservation{spec->proto, spec->port_min, spec->port_max, spec->addr,
+                                                       admit_entry(*file, rel, std::move(*access), true), Origin{rel, 0}});
         }
     }
     return {};
@@ -733,6 +774,8 @@ Result<Policy> Loader::load(const std::string& dir_as_given) {
         return std::tie(a.proto, a.port_min, a.port_max, a.addr) < std::tie(b.proto, b.port_min, b.port_max, b.addr);
     });
     PA_TRY(check_reservation_overlaps(root_, policy_.reservations));
+    std::sort(policy_.disabled.begin(), policy_.disabled.end(),
+              [](const DisabledEntry& a, const DisabledEntry& b) { return a.origin.file < b.origin.file; });
 
     policy_.dir = dir_as_given;
     return std::move(policy_);

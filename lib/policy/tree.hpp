@@ -7,9 +7,14 @@
 //     byuid/1001, byuid/!1001       authbind: lines "addr[/len],port[-port]"
 //     reserve/udp/5060, reserve/tcp/6000-6099@127.0.0.1
 //
-// The loader is all or nothing: the first problem (a bad name, a bad line, a
-// file anyone but root could change, a symlink, a limit exceeded) is the
-// error, naming the absolute path (and line), and no Policy is returned.
+// The tree's structure is all or nothing: the first problem in what only
+// root can make or change (a bad name, a bad byuid line, a directory, a
+// byuid file or portauth.conf anyone but root could change, a symlink, a
+// limit exceeded) is the error, naming the absolute path (and line), and no
+// Policy is returned. A byport, byaddr or reserve entry that someone other
+// than root can change (group/other write bits, by its owner's chmod or
+// setfacl) costs that entry alone: it is loaded in its closed form and
+// listed in Policy.disabled (model.hpp, DisabledEntry; tree.cpp admit_entry).
 #pragma once
 
 #include <cstddef>

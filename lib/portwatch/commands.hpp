@@ -33,6 +33,7 @@ struct ScanOptions {
     std::optional<std::string> exec;
     int hook_timeout_seconds = 10;
     int retention_days = 90;
+    std::optional<std::string> db_group;   // --db-group: name or gid, resolved once
 };
 
 struct RunOptions {
@@ -53,10 +54,15 @@ struct CheckOptions {
     std::string db = kDefaultDb;
 };
 
-struct PassOutcome;
-struct RefusalOutcome;
-// Shared by scan and run (cmd_scan.cpp): one log line per new squat, action and failed hook.
-void log_pass(const PassOutcome& pass);
+// Where the library's daemon and passes log (the tool gives spdlog; tests may capture).
+struct WatchLog {
+    virtual ~WatchLog() = default;
+    virtual void debug(const std::string& line) = 0;
+    virtual void info(const std::string& line) = 0;
+    virtual void warn(const std::string& line) = 0;
+    virtual void error(const std::string& line) = 0;
+};
+WatchLog& tool_log();   // spdlog's default logger (tools/portwatch/cmd_scan.cpp)
 
 int run_scan(const ScanOptions&);
 int run_report(const ReportOptions&);

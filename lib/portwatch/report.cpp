@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "common/escape.hpp"
 #include "common/json.hpp"
 #include "common/parse.hpp"
 
@@ -87,15 +88,10 @@ std::string format_time(int64_t ms) {
 
 namespace {
 
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"') out += '"';
-        out += c;
-    }
-    return out + "\"";
-}
+// Every cell may hold what a watched process chose (comm, exe, cmdline):
+// escaped, formula-neutralised and quoted per RFC 4180 (common/escape.hpp).
+// The cells come here already escaped (escape_untrusted, below).
+std::string csv_field(const std::string& s) { return csv_quote(s); }
 
 // The first pid of "1234,1240", for the one-pid fields.
 std::string first_pid(const std::string& pids) { return pids.substr(0, pids.find(',')); }
@@ -108,14 +104,16 @@ std::string format_events(const std::vector<EventRecord>& rows, ReportFormat for
         w.begin_array();
         for (const auto& r : rows) {
             w.begin_object();
-            w.field("id", r.id).field("kind", r.kind).field("proto", r.proto).field("addr", r.addr).field("port", r.port);
-            w.field("uid", r.uid).field("user", r.user);
+            w.field("id", r.id).field("kind", escape_untrusted(r.kind)).field("proto", escape_untrusted(r.proto)).field("addr", escape_untrusted(r.addr)).field("port", r.port);
+            w.field("uid", r.uid).field("user", escape_untrusted(r.user));
             w.key("pid");
-            if (auto p = first_pid(r.pids); !p.empty()) w.value(static_cast<uint64_t>(std::stoull(p)));
+            // A crafted database may hold anything in pids: a number or null, never an abort.
+            if (auto p = parse_decimal(first_pid(r.pids), UINT32_MAX)) w.value(*p);
             else w.null();
-            w.field("pids", r.pids).field("comm", r.comm).field("exe", r.exe).field("cmdline", r.cmdline).field("entry", r.entry);
+            w.field("pids", escape_untrusted(r.pids)).field("comm", escape_untrusted(r.comm)).field("exe", escape_untrusted(r.exe));
+            w.field("cmdline", escape_untrusted(r.cmdline)).field("entry", escape_untrusted(r.entry));
             w.field("first_seen", format_time(r.first_seen)).field("last_seen", format_time(r.last_seen));
-            w.field("action", r.action).field("action_result", r.action_result);
+            w.field("action", escape_untrusted(r.action)).field("action_result", escape_untrusted(r.action_result));
             w.end_object();
         }
         w.end_array();
@@ -126,8 +124,10 @@ std::string format_events(const std::vector<EventRecord>& rows, ReportFormat for
     std::vector<std::vector<std::string>> table;
     table.reserve(rows.size());
     for (const auto& r : rows)
-        table.push_back({r.kind, r.proto, r.addr, std::to_string(r.port), std::to_string(r.uid), r.user, r.pids, r.comm, r.entry,
-                         format_time(r.first_seen), format_time(r.last_seen), r.action, r.action_result, r.exe, r.cmdline});
+        table.push_back({escape_untrusted(r.kind), escape_untrusted(r.proto), escape_untrusted(r.addr), std::to_string(r.port),
+                         std::to_string(r.uid), escape_untrusted(r.user), escape_untrusted(r.pids), escape_untrusted(r.comm),
+                         escape_untrusted(r.entry), format_time(r.first_seen), format_time(r.last_seen), escape_untrusted(r.action),
+                         escape_untrusted(r.action_result), escape_untrusted(r.exe), escape_untrusted(r.cmdline)});
     std::string out;
     if (format == ReportFormat::csv) {
         out = "kind,proto,addr,port,uid,user,pids,comm,entry,first_seen,last_seen,action,action_result,exe,cmdline\n";

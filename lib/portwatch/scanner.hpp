@@ -1,16 +1,27 @@
 // One scan: which sockets hold a reserved port against the policy, and which
 // processes hold those sockets.
 //
-// A socket is a squatter when decide() for its owner refuses the bind it made
-// with `refused_by_policy` (a reservation refuses it). The owner's credentials
-// are rebuilt from the user database: euid = the socket's uid, egid = the
-// user's primary gid (the uid when the user is unknown), supplementary groups
-// from getgrouplist when the user exists. Grants play no part in squatting.
+// A socket is a squatter when decide() refuses the bind it made with
+// `refused_by_policy` (a reservation refuses it) for the identity that bound
+// it, judged in this order (Squatter::identity says which):
+//   binder  the credentials the kernel recorded at bind(2) (the "binders"
+//           socket storage, under enforcement): exact, even for a socket
+//           created as root and bound after dropping privileges;
+//   holder  else the processes holding the socket, by their effective uid,
+//           gid and supplementary groups (/proc/PID/status): a squatter only
+//           if no holder would be allowed;
+//   socket  else the socket's uid (its creator), with credentials rebuilt
+//           from the user database: egid = the user's primary gid (the uid
+//           when the user is unknown), supplementary groups from
+//           getgrouplist when the user exists.
+// An identity with uid 0 counts as holding CAP_NET_BIND_SERVICE. Grants play
+// no part in squatting.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,6 +42,8 @@ struct ProcessInfo {
 
 struct Squatter {
     SocketInfo socket;
+    uint32_t uid = 0;        // the uid that was judged (binder's, first holder's, or the socket's)
+    std::string identity;    // "binder", "holder" or "socket": whose credentials were judged
     std::string user;        // name, or the number when there is none
     std::string entry;       // the reservation's entry, e.g. "reserve/udp/5060"
     std::string reason;
@@ -45,6 +58,13 @@ struct ScanResult {
 };
 
 using CredentialsLookup = std::function<Credentials(uint32_t uid)>;
+// The credentials of the processes holding a socket inode (empty: unknown).
+using HoldersLookup = std::function<std::vector<Credentials>(uint64_t inode)>;
+
+struct ScanSettings {
+    std::string pin_dir;        // where enforcement pins "binders"; empty: default_pin_dir()
+    std::string proc = "/proc";
+};
 
 // The port ranges that reservations cover, merged.
 std::vector<PortRange> reserved_ranges(const Policy& policy);
@@ -52,16 +72,28 @@ std::vector<PortRange> reserved_ranges(const Policy& policy);
 // From the user database (see the top of this file).
 Credentials credentials_for_uid(uint32_t uid);
 
-// Pure: the squatters among `sockets` (processes left empty).
+// Does a reservation of `policy` cover the socket's proto, address and port?
+bool on_reserved_port(const Policy& policy, const SocketInfo& s);
+
+// Pure: the squatters among `sockets` (processes left empty), by the rules at
+// the top of this file; `holders` is asked only for sockets without a binder.
+std::vector<Squatter> find_squatters(const Policy& policy, const std::vector<SocketInfo>& sockets,
+                                     const CredentialsLookup& creds, const HostFacts& host,
+                                     const HoldersLookup& holders);
+// The same without holders (binder, else socket).
 std::vector<Squatter> find_squatters(const Policy& policy, const std::vector<SocketInfo>& sockets,
                                      const CredentialsLookup& creds, const HostFacts& host);
+
+// A process's effective uid, gid and supplementary groups from PROC/PID/status.
+std::optional<Credentials> read_process_credentials(uint32_t pid, const std::string& proc = "/proc");
 
 // Which processes hold which socket inodes, from PROC/PID/fd.
 std::map<uint64_t, std::vector<uint32_t>> pids_for_inodes(const std::set<uint64_t>& inodes,
                                                           const std::string& proc = "/proc");
 ProcessInfo read_process(uint32_t pid, const std::string& proc = "/proc");
 
-// The whole pass: dump, decide, map to processes.
-Result<ScanResult> scan(const Policy& policy);
+// The whole pass: dump (with the binders when enforcement pinned them), decide, map to processes.
+Result<ScanResult> scan(const Policy& policy, const ScanSettings& settings);
+Result<ScanResult> scan(const Policy& policy);   // default settings
 
 }  // namespace portauth::watch

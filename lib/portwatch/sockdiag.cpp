@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/fd.hpp"
+#include "engine/portauth-api.h"
 
 namespace portauth::watch {
 
@@ -41,21 +42,97 @@ struct Request {
     inet_diag_req_v2 req;
 };
 
+// Appends one netlink attribute (header, payload, padding) to `out`.
+void put_attr(std::vector<uint8_t>& out, uint16_t type, const void* payload, size_t len) {
+    nlattr a{};
+    a.nla_type = type;
+    a.nla_len = static_cast<uint16_t>(NLA_HDRLEN + len);
+    const size_t at = out.size();
+    out.resize(at + NLA_HDRLEN + NLA_ALIGN(len), 0);
+    std::memcpy(out.data() + at, &a, sizeof a);
+    if (len) std::memcpy(out.data() + at + NLA_HDRLEN, payload, len);
+}
+
+// Walks the attributes in [p, p+len): calls fn(type, payload, payload_len)
+// for each; false when one overruns the space.
+template <class Fn>
+bool for_each_attr(const uint8_t* p, size_t len, Fn&& fn) {
+    size_t off = 0;
+    // Fewer bytes left than a header are ignored, as the kernel's nla_ok() does.
+    while (len - off >= NLA_HDRLEN) {
+        nlattr a;
+        std::memcpy(&a, p + off, sizeof a);
+        if (a.nla_len < NLA_HDRLEN || a.nla_len > len - off) return false;
+        fn(static_cast<uint16_t>(a.nla_type & NLA_TYPE_MASK), p + off + NLA_HDRLEN, static_cast<size_t>(a.nla_len - NLA_HDRLEN));
+        const size_t step = NLA_ALIGN(a.nla_len);
+        if (step >= len - off) break;   // the last attribute may be unpadded
+        off += step;
+    }
+    return true;
+}
+
+std::optional<Binder> decode_binder_bytes(const uint8_t* value, size_t len) {
+    if (len != sizeof(pa_binder)) return std::nullopt;   // another layout (an older portauth's map)
+    pa_binder raw{};
+    std::memcpy(&raw, value, sizeof raw);
+    if (raw.ngroups > PA_MAX_GROUPS) return std::nullopt;
+    Binder b;
+    b.uid = raw.uid;
+    b.gid = raw.gid;
+    b.groups.assign(raw.groups, raw.groups + raw.ngroups);
+    b.pid = raw.pid;
+    b.time_ns = raw.time_ns;
+    b.generation = raw.generation;
+    return b;
+}
+
+// The binder in an INET_DIAG_SK_BPF_STORAGES payload; false when malformed.
+bool parse_storages(const uint8_t* p, size_t len, uint32_t binder_map_id, std::optional<Binder>& binder) {
+    bool ok = true;
+    const bool walked = for_each_attr(p, len, [&](uint16_t type, const uint8_t* stg, size_t stg_len) {
+        if (type != SK_DIAG_BPF_STORAGE) return;
+        std::optional<uint32_t> map_id;
+        const uint8_t* value = nullptr;
+        size_t value_len = 0;
+        const bool inner = for_each_attr(stg, stg_len, [&](uint16_t t, const uint8_t* q, size_t n) {
+            if (t == SK_DIAG_BPF_STORAGE_MAP_ID && n >= sizeof(uint32_t)) {
+                uint32_t id;
+                std::memcpy(&id, q, sizeof id);
+                map_id = id;
+            } else if (t == SK_DIAG_BPF_STORAGE_MAP_VALUE) {
+                value = q;
+                value_len = n;
+            }
+        });
+        if (!inner) {
+            ok = false;
+            return;
+        }
+        if (binder_map_id != 0 && map_id == binder_map_id && value) binder = decode_binder_bytes(value, value_len);
+    });
+    return walked && ok;
+}
+
 Status send_request(int fd, uint16_t type, uint16_t flags, const inet_diag_req_v2& req,
-                    const std::vector<uint8_t>& bytecode) {
-    std::vector<uint8_t> msg(NLMSG_LENGTH(sizeof req) + (bytecode.empty() ? 0 : NLA_HDRLEN + NLA_ALIGN(bytecode.size())));
+                    const std::vector<uint8_t>& bytecode, const std::vector<int>& storage_map_fds = {}) {
+    std::vector<uint8_t> attrs;
+    if (!bytecode.empty()) put_attr(attrs, INET_DIAG_REQ_BYTECODE, bytecode.data(), bytecode.size());
+    if (!storage_map_fds.empty()) {
+        std::vector<uint8_t> fds;
+        for (int map_fd : storage_map_fds) {
+            const uint32_t v = static_cast<uint32_t>(map_fd);
+            put_attr(fds, SK_DIAG_BPF_STORAGE_REQ_MAP_FD, &v, sizeof v);
+        }
+        put_attr(attrs, INET_DIAG_REQ_SK_BPF_STORAGES | NLA_F_NESTED, fds.data(), fds.size());
+    }
+    std::vector<uint8_t> msg(NLMSG_LENGTH(sizeof req) + attrs.size());
     auto* nlh = reinterpret_cast<nlmsghdr*>(msg.data());
     nlh->nlmsg_len = static_cast<uint32_t>(msg.size());
     nlh->nlmsg_type = type;
     nlh->nlmsg_flags = flags;
     nlh->nlmsg_seq = 1;
     std::memcpy(NLMSG_DATA(nlh), &req, sizeof req);
-    if (!bytecode.empty()) {
-        auto* attr = reinterpret_cast<nlattr*>(msg.data() + NLMSG_LENGTH(sizeof req));
-        attr->nla_type = INET_DIAG_REQ_BYTECODE;
-        attr->nla_len = static_cast<uint16_t>(NLA_HDRLEN + bytecode.size());
-        std::memcpy(reinterpret_cast<uint8_t*>(attr) + NLA_HDRLEN, bytecode.data(), bytecode.size());
-    }
+    if (!attrs.empty()) std::memcpy(msg.data() + NLMSG_LENGTH(sizeof req), attrs.data(), attrs.size());
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     iovec iov{msg.data(), msg.size()};
@@ -107,7 +184,7 @@ std::vector<uint8_t> build_port_filter(const std::vector<PortRange>& ranges) {
     return out;
 }
 
-Result<DiagBatch> parse_inet_diag_reply(std::span<const uint8_t> bytes, Proto proto) {
+Result<DiagBatch> parse_inet_diag_reply(std::span<const uint8_t> bytes, Proto proto, uint32_t binder_map_id) {
     DiagBatch batch;
     size_t off = 0;
     while (off < bytes.size()) {
@@ -155,7 +232,17 @@ Result<DiagBatch> parse_inet_diag_reply(std::span<const uint8_t> bytes, Proto pr
             s.inode = m.idiag_inode;
             s.state = m.idiag_state;
             s.id = m.id;
-            batch.sockets.push_back(s);
+            const size_t attrs_at = NLMSG_ALIGN(sizeof(inet_diag_msg));
+            if (payload_len > attrs_at) {
+                bool ok = true;
+                const bool walked = for_each_attr(payload + attrs_at, payload_len - attrs_at,
+                                                  [&](uint16_t type, const uint8_t* p, size_t n) {
+                                                      if (type == INET_DIAG_SK_BPF_STORAGES && ok)
+                                                          ok = parse_storages(p, n, binder_map_id, s.binder);
+                                                  });
+                if (!walked || !ok) return logic_error("sock_diag reply: malformed attribute after inet_diag_msg");
+            }
+            batch.sockets.push_back(std::move(s));
         }
         // Other types (NLMSG_NOOP, overrun notices) carry nothing for us.
         const size_t step = NLMSG_ALIGN(nlh.nlmsg_len);
@@ -165,7 +252,27 @@ Result<DiagBatch> parse_inet_diag_reply(std::span<const uint8_t> bytes, Proto pr
     return batch;
 }
 
-Result<std::vector<SocketInfo>> dump_sockets(Proto proto, const std::vector<PortRange>& ranges_in) {
+std::optional<Binder> decode_binder(std::span<const uint8_t> value) { return decode_binder_bytes(value.data(), value.size()); }
+
+std::vector<uint8_t> encode_binder_storage(const Binder& b, uint32_t map_id) {
+    pa_binder raw{};
+    raw.time_ns = b.time_ns;
+    raw.pid = b.pid;
+    raw.uid = b.uid;
+    raw.gid = b.gid;
+    raw.ngroups = static_cast<uint32_t>(std::min<size_t>(b.groups.size(), PA_MAX_GROUPS));
+    std::copy_n(b.groups.begin(), raw.ngroups, raw.groups);
+    raw.generation = b.generation;
+    std::vector<uint8_t> inner, storage, out;
+    put_attr(inner, SK_DIAG_BPF_STORAGE_MAP_ID, &map_id, sizeof map_id);
+    put_attr(inner, SK_DIAG_BPF_STORAGE_MAP_VALUE, &raw, sizeof raw);
+    put_attr(storage, SK_DIAG_BPF_STORAGE | NLA_F_NESTED, inner.data(), inner.size());
+    put_attr(out, INET_DIAG_SK_BPF_STORAGES | NLA_F_NESTED, storage.data(), storage.size());
+    return out;
+}
+
+Result<std::vector<SocketInfo>> dump_sockets(Proto proto, const std::vector<PortRange>& ranges_in,
+                                             const StorageRequest& storage) {
     auto ranges = merge_ranges(ranges_in);
     std::vector<uint8_t> bytecode;
     if (!ranges.empty() && ranges.size() <= kMaxFilterRanges) bytecode = build_port_filter(ranges);
@@ -177,7 +284,7 @@ Result<std::vector<SocketInfo>> dump_sockets(Proto proto, const std::vector<Port
         req.sdiag_family = static_cast<uint8_t>(family);
         req.sdiag_protocol = static_cast<uint8_t>(proto);
         req.idiag_states = states_for(proto);
-        PA_TRY(send_request(fd.get(), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, req, bytecode));
+        PA_TRY(send_request(fd.get(), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, req, bytecode, storage.map_fds));
         std::vector<uint8_t> buf(256 * 1024);
         for (bool done = false; !done;) {
             ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
@@ -186,7 +293,8 @@ Result<std::vector<SocketInfo>> dump_sockets(Proto proto, const std::vector<Port
                 return sys_error(std::string("cannot read the ") + proto_name(proto) + " socket dump");
             }
             if (n == 0) break;
-            auto batch = parse_inet_diag_reply(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)), proto);
+            auto batch = parse_inet_diag_reply(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)), proto,
+                                               storage.binder_map_id);
             if (!batch) {
                 // No IPv6 or no udp_diag in this kernel: nothing of that kind to scan.
                 if (batch.error().err == ENOENT || batch.error().err == EAFNOSUPPORT) break;
@@ -196,7 +304,7 @@ Result<std::vector<SocketInfo>> dump_sockets(Proto proto, const std::vector<Port
             for (auto& s : batch->sockets) {
                 if (!ranges.empty() && !std::any_of(ranges.begin(), ranges.end(), [&](const PortRange& r) { return s.port >= r.low && s.port <= r.high; }))
                     continue;
-                out.push_back(s);
+                out.push_back(std::move(s));
             }
             if (out.size() > kMaxSockets) return logic_error("more than " + std::to_string(kMaxSockets) + " sockets in the dump");
         }
@@ -204,10 +312,10 @@ Result<std::vector<SocketInfo>> dump_sockets(Proto proto, const std::vector<Port
     return out;
 }
 
-Result<std::vector<SocketInfo>> dump_all(const std::vector<PortRange>& ranges) {
-    auto tcp = dump_sockets(Proto::tcp, ranges);
+Result<std::vector<SocketInfo>> dump_all(const std::vector<PortRange>& ranges, const StorageRequest& storage) {
+    auto tcp = dump_sockets(Proto::tcp, ranges, storage);
     if (!tcp) return tcp.error();
-    auto udp = dump_sockets(Proto::udp, ranges);
+    auto udp = dump_sockets(Proto::udp, ranges, storage);
     if (!udp) return udp.error();
     auto out = std::move(*tcp);
     out.insert(out.end(), udp->begin(), udp->end());

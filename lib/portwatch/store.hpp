@@ -50,6 +50,15 @@ struct EventRecord {
     uint64_t inode = 0;
     int64_t first_seen = 0, last_seen = 0;
     std::string action = "log", action_result;
+    // Schema 3. Refusals are aggregated: one row per (kind, uid, proto, addr,
+    // port, entry, comm) per time window, `count` refusals in it; first_seen
+    // and last_seen then come from the kernel's time of the first and last
+    // refusal (CLOCK_BOOTTIME converted to the epoch). Squats: count 1.
+    uint64_t count = 1;
+    // Whose identity judged a squat: "binder" (recorded by the kernel at
+    // bind(2)), "holder" (the processes holding the socket), "socket" (the
+    // socket's uid, its creator's: neither of the others was known).
+    std::string identity;
 };
 
 struct EventQuery {

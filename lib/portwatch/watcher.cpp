@@ -1,7 +1,11 @@
 #include "portwatch/watcher.hpp"
 
+#include <grp.h>
+
 #include <algorithm>
 
+#include "common/escape.hpp"
+#include "common/parse.hpp"
 #include "policy/spec.hpp"
 #include "portwatch/commands.hpp"
 
@@ -15,7 +19,8 @@ EventRecord record_for(const Squatter& q, int64_t now) {
     r.proto = proto_name(q.socket.proto);
     r.addr = q.socket.addr.str();
     r.port = q.socket.port;
-    r.uid = q.socket.uid;
+    r.uid = q.uid;   // the identity judged (scanner.hpp), not always the socket's creator
+    r.identity = q.identity;
     r.user = q.user;
     r.inode = q.socket.inode;
     r.entry = q.entry;
@@ -29,11 +34,15 @@ EventRecord record_for(const Squatter& q, int64_t now) {
     return r;
 }
 
-void run_hook_for(const EventRecord& rec, const WatchSettings& s, std::optional<Error>& error, std::optional<int>& status) {
-    if (!s.exec) return;
-    auto r = run_hook(*s.exec, hook_environment(rec), s.hook_timeout_ms);
-    if (r) status = *r;
-    else error = r.error();
+Result<uint32_t> resolve_group(const std::string& text) {
+    if (auto gid = parse_id(text)) return *gid;
+    group gr{};
+    group* found = nullptr;
+    std::vector<char> buf(16384);
+    int e = getgrnam_r(text.c_str(), &gr, buf.data(), buf.size(), &found);
+    if (e != 0) return sys_error("--db-group '" + text + "': cannot look the group up", e);
+    if (!found) return logic_error("--db-group '" + text + "': no such group");
+    return static_cast<uint32_t>(gr.gr_gid);
 }
 
 }  // namespace
@@ -54,6 +63,11 @@ Result<WatchSettings> settings_from(const ScanOptions& o) {
     if (o.retention_days < 1 || o.retention_days > kMaxRetentionDays)
         return logic_error("--retention-days " + std::to_string(o.retention_days) + ": out of range 1-" + std::to_string(kMaxRetentionDays));
     s.retention_days = o.retention_days;
+    if (o.db_group) {
+        auto g = resolve_group(*o.db_group);
+        if (!g) return g.error();
+        s.db_group = *g;
+    }
     return s;
 }
 
@@ -63,12 +77,16 @@ std::map<std::string, std::string> hook_environment(const EventRecord& rec) {
             {"PORTWATCH_ADDR", rec.addr},
             {"PORTWATCH_PORT", std::to_string(rec.port)},
             {"PORTWATCH_UID", std::to_string(rec.uid)},
-            {"PORTWATCH_USER", rec.user},
+            {"PORTWATCH_USER", escape_untrusted(rec.user)},
             {"PORTWATCH_PID", rec.pids.substr(0, rec.pids.find(','))},
-            {"PORTWATCH_COMM", rec.comm},
-            {"PORTWATCH_ENTRY", rec.entry},
+            {"PORTWATCH_COMM", escape_untrusted(rec.comm)},
+            {"PORTWATCH_EXE", escape_untrusted(rec.exe)},
+            {"PORTWATCH_ENTRY", escape_untrusted(rec.entry)},
             {"PORTWATCH_ACTION", rec.action},
-            {"PORTWATCH_ACTION_RESULT", rec.action_result}};
+            {"PORTWATCH_ACTION_RESULT", escape_untrusted(rec.action_result)},
+            {"PORTWATCH_IDENTITY", rec.identity},
+            {"PORTWATCH_FIRST_SEEN", std::to_string(rec.first_seen)},
+            {"PORTWATCH_LAST_SEEN", std::to_string(rec.last_seen)}};
 }
 
 std::string describe(const EventRecord& rec) {
@@ -83,7 +101,16 @@ std::string squat_key(const EventRecord& rec) {
     return rec.proto + "/" + rec.addr + "/" + std::to_string(rec.port) + "/" + std::to_string(rec.uid) + "/" + std::to_string(rec.inode);
 }
 
-PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& settings, SquatMemory& memory) {
+Status record_action(Database* db, SquatMemory& memory, const std::string& key, const std::string& action, const std::string& result) {
+    auto it = memory.find(key);
+    if (it == memory.end()) return {};
+    it->second.action = action;
+    it->second.action_result = result;
+    if (db && it->second.id != 0) return db->set_action(it->second.id, action, result);
+    return {};
+}
+
+PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& settings, SquatMemory& memory, const std::set<std::string>& busy) {
     PassOutcome out;
     SquatMemory handled;
     const int64_t now = now_ms();
@@ -96,7 +123,8 @@ PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& sett
         SquatOutcome o;
         o.squatter = q;
         o.record = record_for(q, now);
-        const auto known = memory.find(squat_key(o.record));
+        const std::string key = squat_key(o.record);
+        const auto known = memory.find(key);
         const HandledSquat* before = known == memory.end() ? nullptr : &known->second;
         if (before) o.record.first_seen = before->first_seen;
         bool new_row = false;
@@ -118,13 +146,14 @@ PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& sett
             if (db && new_row && before->action != "log")
                 if (auto st = db->set_action(o.record.id, o.record.action, o.record.action_result); !st) record_failed(st.error());
         }
-        // Act on a new squat, and on an old one only logged so far (a cron
-        // job that starts with --action after a while of plain scans).
-        if (settings.action != Action::log && (o.is_new || o.record.action == "log")) {
-            std::string result;
+        HandledSquat h{o.record.first_seen, o.record.action, o.record.action_result, o.recorded ? o.record.id : 0,
+                       before ? before->rounds : 0};
+        // While the squat persists, every pass acts again with the configured action.
+        if (settings.action != Action::log && !busy.count(key)) {
+            ++h.rounds;
             if (settings.action == Action::destroy) {
                 auto st = destroy_socket(q.socket);
-                result = st ? "destroyed" : "failed: " + st.error().message();
+                std::string result = st ? "destroyed" : "failed: " + st.error().message();
                 // The kernel aborts the socket (a listener stops accepting, a
                 // UDP socket gets ECONNABORTED) but keeps an explicitly bound
                 // port until its owner closes the socket: say so.
@@ -133,22 +162,19 @@ PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& sett
                     if (again && std::any_of(again->begin(), again->end(), [&](const SocketInfo& s) { return s.inode == q.socket.inode; }))
                         result += "; the port stays bound until the process closes the socket";
                 }
+                o.result_changed = result != o.record.action_result || o.record.action != "destroy";
+                o.action_result = result;
+                o.record.action = "destroy";
+                o.record.action_result = result;
+                if (db && o.recorded && o.result_changed)
+                    if (auto st2 = db->set_action(o.record.id, o.record.action, result); !st2) record_failed(st2.error());
             } else {
-                if (q.processes.empty()) result = "failed: no process holds the socket any more";
-                for (const auto& p : q.processes) {
-                    auto k = kill_holder(p.pid, q.socket.inode, settings.grace_ms);
-                    result += (result.empty() ? "" : "; ") + std::string("pid ") + std::to_string(p.pid) + " " +
-                              (k ? *k : "failed: " + k.error().message());
-                }
+                o.wants_kill = true;
             }
-            o.action_result = result;
-            o.record.action = action_name(settings.action);
-            o.record.action_result = result;
-            if (db && o.recorded)
-                if (auto st = db->set_action(o.record.id, o.record.action, result); !st) record_failed(st.error());
         }
-        if (o.is_new) run_hook_for(o.record, settings, o.hook_error, o.hook_status);
-        handled[squat_key(o.record)] = HandledSquat{o.record.first_seen, o.record.action, o.record.action_result};
+        h.action = o.record.action;
+        h.action_result = o.record.action_result;
+        handled[key] = h;
         out.squats.push_back(std::move(o));
     }
     memory = std::move(handled);
@@ -158,32 +184,6 @@ PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& sett
         if (pruned) out.pruned = *pruned;
         else record_failed(pruned.error());
     }
-    return out;
-}
-
-RefusalOutcome handle_refusal(Database* db, const RefusalEvent& e, const WatchSettings& settings) {
-    RefusalOutcome out;
-    EventRecord& r = out.record;
-    r.kind = "refused";
-    r.proto = proto_name(e.proto);
-    r.addr = e.addr.str();
-    r.port = e.port;
-    r.uid = e.uid;
-    r.user = user_principal(e.uid).name;
-    r.pids = std::to_string(e.pid);
-    r.comm = e.comm;
-    auto p = read_process(e.pid);   // best effort: the process may be gone
-    r.exe = p.exe;
-    r.cmdline = p.cmdline;
-    r.entry = e.entry;
-    r.first_seen = r.last_seen = now_ms();
-    r.action = "log";
-    if (db) {
-        auto st = db->record_refused(r);
-        out.recorded = static_cast<bool>(st);
-        if (!st) out.record_error = st.error();
-    }
-    run_hook_for(r, settings, out.hook_error, out.hook_status);
     return out;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,12 +32,15 @@ struct WatchSettings {
     std::optional<std::string> exec;     // alert hook
     int hook_timeout_ms = 10000;
     int retention_days = kDefaultRetentionDays;
+    std::optional<uint32_t> db_group;    // --db-group, resolved
 };
 
 // What this process did about an ongoing squat, by squat_key().
 struct HandledSquat {
     int64_t first_seen = 0;
     std::string action = "log", action_result;
+    int64_t id = 0;     // its row, when recorded
+    int rounds = 0;     // actions taken on it so far
 };
 using SquatMemory = std::map<std::string, HandledSquat>;
 // The record's key of a squat row: proto, addr, port, uid, socket inode.
@@ -47,9 +51,11 @@ struct SquatOutcome {
     EventRecord record;
     bool is_new = false;     // not seen before: by the record, or by this process when it is not recorded
     bool recorded = false;   // the record has it
-    std::optional<std::string> action_result;   // set when an action ran (new squats only)
-    std::optional<Error> hook_error;
-    std::optional<int> hook_status;
+    // Set when an action ran in this pass (destroy: done; kill: wants_kill,
+    // the caller runs the KillJob and records its result with set_action).
+    std::optional<std::string> action_result;
+    bool wants_kill = false;
+    bool result_changed = false;   // action_result differs from the previous round's (log it)
 };
 
 struct PassOutcome {
@@ -61,27 +67,28 @@ struct PassOutcome {
     std::optional<Error> record_error;
 };
 
-// Records every squatter of `scan` (new rows, or last_seen moved), acts on
-// the new ones (and on old ones that were only logged), runs the hook for new
-// ones, prunes rows past retention. `db` may be null: nothing is recorded.
-// `memory` holds the previous pass's squats and is replaced by this one's.
-PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& settings, SquatMemory& memory);
+// Records every squatter of `scan` (new rows, or last_seen moved) and acts
+// on every one while it persists (each pass acts again, so a squat that
+// survived destroy is killed once the action is kill), except those whose
+// key is in `busy` (a kill still in progress). Destroy is done here; kill is
+// left to the caller (SquatOutcome::wants_kill). Prunes rows past retention.
+// `db` may be null: nothing is recorded. `memory` holds the previous pass's
+// squats and is replaced by this one's. No hooks run here: the caller
+// submits them for new squats once the action's result is known.
+PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& settings, SquatMemory& memory,
+                        const std::set<std::string>& busy = {});
 
-struct RefusalOutcome {
-    EventRecord record;
-    bool recorded = false;
-    std::optional<Error> record_error;
-    std::optional<Error> hook_error;
-    std::optional<int> hook_status;
-};
-RefusalOutcome handle_refusal(Database* db, const RefusalEvent& event, const WatchSettings& settings);
+// A kill's result is in: into the row and the memory.
+Status record_action(Database* db, SquatMemory& memory, const std::string& key, const std::string& action, const std::string& result);
 
 struct ScanOptions;
-// Checks and converts the command line's settings.
+// Checks and converts the command line's settings (--db-group is resolved here, once).
 Result<WatchSettings> settings_from(const ScanOptions& o);
 
 // The hook's environment for an event (PORTWATCH_KIND, _PROTO, _ADDR, _PORT,
-// _UID, _USER, _PID, _COMM, _ENTRY, _ACTION, _ACTION_RESULT).
+// _UID, _USER, _PID, _COMM, _EXE, _ENTRY, _ACTION, _ACTION_RESULT,
+// _IDENTITY, _FIRST_SEEN, _LAST_SEEN; the runner adds _COUNT). Every string
+// that came from the watched process is escaped (common/escape.hpp).
 std::map<std::string, std::string> hook_environment(const EventRecord& rec);
 
 // "udp/5060 uid 51001 (pid 1234)"

@@ -340,10 +340,21 @@ protected:
     int rules_ = -1;
 };
 
-TEST_F(HardeningBadInput, GroupOrWorldWritableEntries) {
-    bad_entry("byport/7743", 0, 0520);
-    bad_entry("byport/7744", 0, 0502);
-    bad_entry("reserve/tcp/7745", 0, 0460);
+// An entry that group or other can change costs that entry alone: apply
+// goes on with it disabled (exit 2, naming it) and policy A stays enforced.
+// A byuid file is root's structure: still refused as a whole.
+TEST_F(HardeningBadInput, GroupOrWorldWritableEntriesAreDisabledAlone) {
+    for (auto [rel, mode] : {std::pair{"byport/7743", 0520}, std::pair{"byport/7744", 0502}, std::pair{"reserve/tcp/7745", 0460}}) {
+        sb.entry(rel, 0, 0, static_cast<mode_t>(mode));
+        const auto r = sb.apply();
+        EXPECT_EQ(r.status, 2) << rel << ": exit " << r.status << "\n" << r.err;
+        EXPECT_NE(r.err.find(sb.policy_dir() + "/" + rel), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("disabled"), std::string::npos) << r.err;
+        EXPECT_EQ(verdict(), Enforced::a) << rel;
+        EXPECT_EQ(status().rule_count, rules_ + 1) << rel;
+        sb.remove(rel);
+        ASSERT_EQ(sb.apply().status, 0);
+    }
     bad_entry("byuid/51000", 0, 0646, "127.0.0.1,7746\n");
 }
 

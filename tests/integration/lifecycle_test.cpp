@@ -123,11 +123,12 @@ TEST_F(Lifecycle, AtomicReloadWhileOthersBindInALoop) {
 TEST_F(Lifecycle, RefusedPolicyKeepsThePreviousOneEnforced) {
     sb.entry("reserve/tcp/7700", 0, 0, 0400, "u:51000:x,m::x");
     ASSERT_EQ(sb.apply().status, 0);
-    sb.entry("byport/80", kBob.uid, 0, 0520);   // group-writable: refused by the hygiene checks
+    sb.entry("byport/80", kBob.uid, 0, 0500);
+    sb.entry("byuid/51001", 0, 0, 0666, "", "127.0.0.1,81\n");   // a group-writable byuid file: the whole tree is refused
     sb.remove("reserve/tcp/7700");
     auto r = sb.apply();
     EXPECT_EQ(r.status, 111);
-    EXPECT_NE(r.err.find("byport/80"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("byuid/51001"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("previous policy"), std::string::npos) << r.err;
     EXPECT_EQ(sb.bind(kBob, "tcp", "0.0.0.0", 7700), EACCES) << "the old reservation still holds";
     EXPECT_EQ(sb.bind(kBob, "tcp", "0.0.0.0", 80), EACCES) << "the new grant is not half-loaded";
@@ -211,7 +212,8 @@ TEST_F(Lifecycle, AdverbChecksEnforcementThenExecs) {
     EXPECT_EQ(inside({not_executable}).status, 126);
 }
 
-TEST_F(Lifecycle, ReservedPortsInTheLocalRangeAreKeptFromAutomaticSelection) {
+TEST_F(Lifecycle, EveryReservedPortIsKeptFromAutomaticSelection) {
+    // udp/80 lies outside ip_local_port_range today; the range may be widened tomorrow.
     // In a private network namespace: its sysctls are its own.
     sb.entry("reserve/tcp/40000-40002", 0, 0, 0400, "u:51000:x,m::x");
     sb.entry("reserve/udp/80", 0, 0, 0400, "u:51000:x,m::x");
@@ -243,7 +245,7 @@ TEST_F(Lifecycle, ReservedPortsInTheLocalRangeAreKeptFromAutomaticSelection) {
     waitpid(pid, nullptr, 0);
     EXPECT_NE(out.find("before=40100\n"), std::string::npos) << out;
     EXPECT_NE(out.find("apply=0\n"), std::string::npos) << out;
-    EXPECT_NE(out.find("applied=40000-40002,40100\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("applied=80,40000-40002,40100\n"), std::string::npos) << out;
     EXPECT_NE(out.find("unloaded=40100\n"), std::string::npos) << out;
 }
 

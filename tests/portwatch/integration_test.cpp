@@ -338,7 +338,7 @@ TEST_F(Portwatch, KillEndsOnlyTheSquatter) {
     EXPECT_EQ(sig, SIGTERM);
     EXPECT_TRUE(bystander.alive());
     EXPECT_TRUE(owner.alive());
-    EXPECT_NE(report_json().find("\"action\":\"kill\",\"action_result\":\"pid " + std::to_string(squatter.pid()) + " terminated\""),
+    EXPECT_NE(report_json().find("\"action\":\"kill\",\"action_result\":\"terminated pid " + std::to_string(squatter.pid()) + "; the port is free\""),
               std::string::npos);
 }
 
@@ -498,8 +498,8 @@ TEST_F(PortwatchDatabase, ReadOnlyDatabaseIsReportedAndScansAndActionsGoOn) {
     EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("squatter: udp/5060@127.0.0.1 uid 51001 (pid " + std::to_string(squatter.pid()) + ")"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("(not recorded)"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("action kill on udp/5060@127.0.0.1 uid 51001 (pid " + std::to_string(squatter.pid()) + "): pid " +
-                         std::to_string(squatter.pid()) + " terminated"),
+    EXPECT_NE(r.err.find("action kill on udp/5060@127.0.0.1 uid 51001 (pid " + std::to_string(squatter.pid()) + "): terminated pid " +
+                         std::to_string(squatter.pid())),
               std::string::npos)
         << r.err;
     int sig = 0;

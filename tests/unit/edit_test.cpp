@@ -198,13 +198,25 @@ TEST_F(EditGrant, EmptyPrincipalListIsAnError) {
 }
 
 TEST_F(EditGrant, RefusesATreeThatFailsHygiene) {
-    write("byport/81", "", 0666);
-    EXPECT_ERROR_HAS(grant_allow(root(), grant("80"), {user(51001)}, options()), path("byport/81"));
+    write("byuid/1002", "", 0666);   // root's structure, writable by others: the whole tree is refused
+    EXPECT_ERROR_HAS(grant_allow(root(), grant("80"), {user(51001)}, options()), path("byuid/1002"));
     EXPECT_FALSE(exists("byport/80"));
+    ASSERT_EQ(unlink(path("byuid/1002").c_str()), 0);
     write("byuid/1001", "10.0.0.1/8,80\n");
-    ASSERT_EQ(chmod(path("byport/81").c_str(), 0644), 0);
     EXPECT_ERROR_HAS(reserve_add(root(), reserve("udp/5060"), {user(51001)}, options()), path("byuid/1001") + ":1:");
     EXPECT_FALSE(exists("reserve"));
+}
+
+// The attack of issue 11: the owner of one entry chmods it group-writable.
+// That entry fails closed; the admin's edits of everything else still work.
+TEST_F(EditGrant, EditsWorkWhileAUsersEntryIsDisabled) {
+    write("reserve/udp/5090", "", 0570);
+    EXPECT_OK(grant_allow(root(), grant("80"), {user(51001)}, options()));
+    EXPECT_TRUE(exists("byport/80"));
+    EXPECT_OK(grant_revoke(root(), grant("80"), {user(51001)}, options()));
+    EXPECT_FALSE(exists("byport/80"));
+    EXPECT_OK(reserve_add(root(), reserve("udp/5060"), {user(51002)}, options()));
+    EXPECT_TRUE(exists("reserve/udp/5060"));
 }
 
 TEST_F(EditGrant, RefusesAMissingPolicyDir) {

@@ -585,9 +585,38 @@ TEST_F(TreeAcl, OwnerAndGroupFromStat) {
     EXPECT_EQ(policy->port_grants.at(0).access.owner_gid, 51006u);
 }
 
-TEST_F(TreeHygiene, GroupWritableFile) {
-    write("byport/80", "", 0664);
-    expect_load_error(path("byport/80") + ": writable by group or other (mode 0664); run: chmod go-w '" + path("byport/80") + "'");
+// An entry that group or other can change costs that entry alone: it is
+// loaded closed (a grant granting nobody) and listed as disabled.
+TEST_F(TreeHygiene, GroupWritableEntryIsDisabledAlone) {
+    write("byport/80", "", 0775);
+    write("byport/81", "", 0500);
+    auto policy = load();
+    ASSERT_TRUE(policy.ok()) << policy.error().message();
+    ASSERT_EQ(policy->disabled.size(), 1u);
+    EXPECT_EQ(policy->disabled[0].origin.file, "byport/80");
+    EXPECT_NE(policy->disabled[0].reason.find("writable by group or other (mode 0775); disabled, it fails closed (grants nobody); run: chmod go-w '" +
+                                              path("byport/80") + "'"),
+              std::string::npos)
+        << policy->disabled[0].reason;
+    ASSERT_EQ(policy->port_grants.size(), 2u);
+    const AccessSpec& closed = policy->port_grants[0].access;
+    EXPECT_FALSE(closed.owner_x || closed.group_x || closed.other_x || closed.has_acl) << "a disabled grant lets nobody through";
+    EXPECT_TRUE(policy->port_grants[1].access.owner_x) << "the sound entry is untouched";
+}
+
+TEST_F(TreeHygiene, WritableReservationReservesForRootOnly) {
+    write("reserve/udp/5090", "", 0577);
+    set_acl("reserve/udp/5090", "u::r-x,u:51001:--x,g::rwx,m::rwx,o::rwx");
+    auto policy = load();
+    ASSERT_TRUE(policy.ok()) << policy.error().message();
+    ASSERT_EQ(policy->disabled.size(), 1u);
+    EXPECT_NE(policy->disabled[0].reason.find("reserved for root only"), std::string::npos) << policy->disabled[0].reason;
+    ASSERT_EQ(policy->reservations.size(), 1u);
+    const AccessSpec& a = policy->reservations[0].access;
+    EXPECT_EQ(a.owner_uid, 0u);
+    EXPECT_TRUE(a.owner_x);
+    EXPECT_FALSE(a.group_x || a.other_x || a.has_acl);
+    EXPECT_TRUE(a.users.empty()) << "the ACL's owners are not owners of a disabled reservation";
 }
 
 TEST_F(TreeHygiene, WorldWritableReadme) {
@@ -598,7 +627,11 @@ TEST_F(TreeHygiene, WorldWritableReadme) {
 TEST_F(TreeHygiene, AclMaskWithWriteIsGroupWritable) {
     write("byport/80", "", 0400);
     set_acl("byport/80", "u::r--,u:51001:rwx,g::---,m::rwx,o::---");
-    expect_load_error(path("byport/80"), "writable by group or other");
+    auto policy = load();
+    ASSERT_TRUE(policy.ok()) << policy.error().message();
+    ASSERT_EQ(policy->disabled.size(), 1u);
+    EXPECT_NE(policy->disabled[0].reason.find("writable by group or other"), std::string::npos);
+    EXPECT_TRUE(policy->port_grants.at(0).access.users.empty()) << "u:51001 is not granted by a disabled entry";
 }
 
 TEST_F(TreeHygiene, GroupWritableDirs) {
@@ -704,11 +737,11 @@ TEST_F(TreeHygiene, AncestorOwnedByAnotherUser) {
 
 TEST_F(TreeHygiene, FirstErrorWinsAndNoPartialPolicy) {
     write("byport/80", "", 0500);
-    write("byport/81", "", 0666);
-    write("byport/82", "", 0666);
-    expect_load_error(path("byport/81"));
+    write("byuid/51001", "", 0666);
+    write("byuid/51002", "", 0666);
+    expect_load_error(path("byuid/51001"));
     auto policy = load();
-    EXPECT_EQ(policy.error().message().find("byport/82"), std::string::npos);
+    EXPECT_EQ(policy.error().message().find("byuid/51002"), std::string::npos);
 }
 
 TEST(TreeDefaults, DefaultPolicyDir) {

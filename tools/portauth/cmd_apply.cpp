@@ -45,6 +45,10 @@ int run_apply(const ApplyOptions& o) {
         spdlog::error("{}; the previous policy (if any) stays in force", report.error().message());
         return kExitFailure;
     }
+    // Entries someone other than root can change were applied in their closed
+    // form (lib/policy/model.hpp, DisabledEntry): say which, and exit 2.
+    for (const auto& d : policy->disabled)
+        spdlog::warn("{}/{}: {}", o.common.policy_dir, d.origin.file, d.reason);
     if (report->after_swap) {
         // The new policy is enforced; a step after the swap failed.
         spdlog::error("the policy is applied, but {}", report->after_swap->message());
@@ -73,6 +77,11 @@ int run_apply(const ApplyOptions& o) {
                         format_port_set(report->sysctl_added).c_str());
         if (!report->eacces)
             std::printf("portauth: this kernel has no bpf_set_retval; refused binds fail with EPERM\n");
+    }
+    if (!policy->disabled.empty()) {
+        spdlog::warn("applied with {} entr{} disabled (failing closed); the rest of the policy is enforced",
+                     policy->disabled.size(), policy->disabled.size() == 1 ? "y" : "ies");
+        return kExitApplyDisabled;
     }
     return kExitOk;
 }

@@ -5,6 +5,8 @@
 // Exit statuses (stable, documented in portauth(8)):
 //   0   done; check: allowed; status: active
 //   1   a negative answer: check: refused; status: not active
+//   2   apply (and the edits that re-apply): applied, with entries disabled
+//       (entries someone other than root can change fail closed; each is named)
 //   100 usage error
 //   111 failure: a policy refused (the previous one stays), a system call failed
 //   126 adverb: PROGRAM is not executable;  127: PROGRAM not found
@@ -25,6 +27,7 @@ namespace portauth::cli {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitNo = 1;
+inline constexpr int kExitApplyDisabled = 2;
 inline constexpr int kExitUsage = 100;
 inline constexpr int kExitFailure = 111;
 inline constexpr int kExitNotExecutable = 126;

@@ -20,7 +20,7 @@ Examples:
   portauth status --json                    what is enforced, with per-entry counters
   dropto www-data portauth nginx            run nginx as www-data; portauth checks enforcement
 
-Exit status: 0 ok/allowed/active, 1 refused/not active, 100 usage, 111 failure,
+Exit status: 0 ok/allowed/active, 1 refused/not active, 2 applied with entries disabled, 100 usage, 111 failure,
 126/127 (adverb) PROGRAM not executable/not found.)";
 
 // `portauth [--deep] [--pin-dir DIR] [--] PROGRAM [ARGS...]`. Nothing after PROGRAM is parsed.

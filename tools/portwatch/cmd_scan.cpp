@@ -1,55 +1,100 @@
-// portwatch scan: one pass, for cron.
+// portwatch scan: one pass, for cron. Kills run in parallel (one grace for
+// all holders of all squats); hooks run as in the daemon and are waited for
+// (each bounded by --exec-timeout).
 #include <spdlog/spdlog.h>
 
 #include "policy/tree.hpp"
 #include "portwatch/commands.hpp"
+#include "portwatch/daemon.hpp"
+#include "portwatch/hook.hpp"
 #include "portwatch/watcher.hpp"
 
 namespace portauth::watch {
 
-void log_pass(const PassOutcome& pass) {
-    for (const auto& o : pass.squats) {
-        const auto& r = o.record;
-        if (o.is_new)
-            spdlog::warn("squatter: {} user {} comm '{}' exe '{}' on {} ({})", describe(r), r.user, r.comm, r.exe, r.entry,
-                         o.recorded ? "first seen" : "not recorded");
-        if (o.action_result) spdlog::warn("action {} on {}: {}", r.action, describe(r), *o.action_result);
-        if (o.hook_error) spdlog::error("{}", o.hook_error->message());
-        else if (o.hook_status && *o.hook_status != 0) spdlog::warn("the hook exited with status {} for {}", *o.hook_status, describe(r));
-    }
-    if (pass.pruned > 0) spdlog::info("pruned {} events past retention", pass.pruned);
+namespace {
+
+// Lines are escaped where they are made (daemon.cpp); spdlog only prints them.
+class SpdlogLog : public WatchLog {
+public:
+    void debug(const std::string& line) override { spdlog::debug("{}", line); }
+    void info(const std::string& line) override { spdlog::info("{}", line); }
+    void warn(const std::string& line) override { spdlog::warn("{}", line); }
+    void error(const std::string& line) override { spdlog::error("{}", line); }
+};
+
+}  // namespace
+
+WatchLog& tool_log() {
+    static SpdlogLog log;
+    return log;
 }
 
 int run_scan(const ScanOptions& o) {
+    WatchLog& log = tool_log();
     auto settings = settings_from(o);
     if (!settings) {
-        spdlog::error("{}", settings.error().message());
+        log.error(settings.error().message());
         return kExitError;
     }
     auto policy = load_policy(o.policy_dir);
     if (!policy) {
-        spdlog::error("{}", policy.error().message());
+        log.error(policy.error().message());
         return kExitError;
     }
-    auto db = Database::open(o.db, {OpenOptions::Access::write, true});
+    auto db = Database::open(o.db, write_options(*settings, true));
     if (!db && record_damaged(db.error())) {   // never written to: the admin moves it aside
-        spdlog::error("{}", db.error().message());
+        log.error(db.error().message());
         return kExitError;
     }
     constexpr const char* kNotRecorded = "scanning all the same: squatters are reported here, not recorded";
-    if (!db) spdlog::error("{}; {}", db.error().message(), kNotRecorded);
+    if (!db) log.error(db.error().message() + "; " + kNotRecorded);
     auto result = scan(*policy);
     if (!result) {
-        spdlog::error("cannot scan: {}", result.error().message());
+        log.error("cannot scan: " + result.error().message());
         return kExitError;
     }
-    if (result->skipped) spdlog::debug("no reservations in '{}': nothing to scan", o.policy_dir);
+    if (result->skipped) log.debug("no reservations in '" + o.policy_dir + "': nothing to scan");
     SquatMemory memory;
-    auto pass = handle_scan(db ? &*db : nullptr, std::move(*result), *settings, memory);
-    if (pass.record_error) spdlog::error("{}; {}", pass.record_error->message(), kNotRecorded);
-    log_pass(pass);
+    Database* record = db ? &*db : nullptr;
+    auto pass = handle_scan(record, std::move(*result), *settings, memory);
+    if (pass.record_error) {
+        log.error(pass.record_error->message() + "; " + kNotRecorded);
+        record = nullptr;
+    }
+    log_pass(pass, log);
+
+    std::vector<KillJob> jobs;
+    std::vector<SquatOutcome*> killed;
+    for (auto& q : pass.squats) {
+        if (!q.wants_kill) continue;
+        std::vector<uint32_t> pids;
+        for (const auto& p : q.squatter.processes) pids.push_back(p.pid);
+        jobs.emplace_back(q.squatter.socket.inode, pids, settings->grace_ms);
+        killed.push_back(&q);
+    }
+    run_kill_jobs(jobs);
+    bool record_ok = !pass.record_error;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+        auto& q = *killed[i];
+        q.record.action = "kill";
+        q.record.action_result = jobs[i].result();
+        log.warn("action kill on " + describe(q.record) + ": " + jobs[i].result());
+        if (auto st = record_action(record, memory, squat_key(q.record), "kill", jobs[i].result()); !st) {
+            log.error(st.error().message() + "; " + kNotRecorded);
+            record = nullptr;
+            record_ok = false;
+        }
+    }
+    if (settings->exec) {
+        HookRunner hooks(HookSettings{*settings->exec, settings->hook_timeout_ms});
+        for (const auto& q : pass.squats)
+            if (q.is_new) hooks.submit(squat_key(q.record), hook_environment(q.record), 1, describe(q.record));
+        std::vector<HookFinished> done;
+        hooks.wait_all(done);
+        for (const auto& f : done) log_hook(f, log);
+    }
     if (!pass.squats.empty()) return kExitSquatters;
-    return db && !pass.record_error ? kExitClean : kExitError;
+    return db && record_ok ? kExitClean : kExitError;
 }
 
 }  // namespace portauth::watch

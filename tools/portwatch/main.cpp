@@ -52,13 +52,14 @@ int main(int argc, char** argv) {
     auto add_scan_options = [&](CLI::App* c) {
         c->add_option("--policy-dir", scan_opts.policy_dir, "policy tree (default $PORTAUTH_POLICY_DIR or /etc/portauth)");
         c->add_option("--db", scan_opts.db, std::string("the record (default ") + kDefaultDb + ")");
-        c->add_option("--action", scan_opts.action, "on a new squatter: log (default), destroy (SOCK_DESTROY the socket), kill (SIGTERM, then SIGKILL)")
+        c->add_option("--action", scan_opts.action, "on a squatter, at every scan while it persists: log (default), destroy (SOCK_DESTROY the socket), kill (SIGTERM to every holder, then SIGKILL)")
             ->check(CLI::IsMember({"log", "destroy", "kill"}));
         c->add_option("--grace", scan_opts.grace_seconds, "kill: seconds from SIGTERM to SIGKILL (default 5)")->check(CLI::Range(0, 3600));
-        c->add_option("--exec", scan_opts.exec, "alert hook, run with /bin/sh -c and PORTWATCH_* variables for each new event");
-        c->add_option("--exec-timeout", scan_opts.hook_timeout_seconds, "seconds before the hook is killed (default 10)")->check(CLI::Range(1, 3600));
+        c->add_option("--exec", scan_opts.exec, "alert hook, run with /bin/sh -c and PORTWATCH_* variables for each new squat and each refusal key (coalesced, at most 4 at once)");
+        c->add_option("--exec-timeout", scan_opts.hook_timeout_seconds, "seconds before the hook is killed with its process group (default 10)")->check(CLI::Range(1, 3600));
         c->add_option("--retention-days", scan_opts.retention_days, "delete events not seen for this many days (default 90)")
             ->check(CLI::Range(1, 36500));
+        c->add_option("--db-group", scan_opts.db_group, "group (name or gid) that may read the database, e.g. for an unprivileged check");
     };
 
     auto* scan = app.add_subcommand("scan", "one pass: record squatters (for cron)");
