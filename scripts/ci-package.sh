@@ -59,10 +59,11 @@ fi
 if dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files'; then
   fail "the portauth package is installed on this machine; purging it afterwards would remove its policy"
 fi
-# An empty /run/portauth is only a scratch test's state dir that nothing uses now.
-rmdir /run/portauth 2>/dev/null || true
+# /run/portauth may hold state files of scratch engines pinned elsewhere (a
+# test run that was killed); only the default engine's state means an install.
+run_before=$(ls -A /run/portauth 2>/dev/null | sort | tr '\n' ' ')
 for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /etc/portauth /etc/default/portauth \
-         /run/portauth /sys/fs/bpf/portauth /lib/systemd/system/portauth.service; do
+         /run/portauth/sys-fs-bpf-portauth.state /sys/fs/bpf/portauth /lib/systemd/system/portauth.service; do
   [ ! -e "$p" ] || fail "$p exists before the test; this check needs a machine without portauth"
 done
 
@@ -201,12 +202,14 @@ dpkg --purge portauth >/dev/null
 installed=no
 left=()
 for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /usr/share/portauth /etc/portauth \
-         /etc/default/portauth /run/portauth /sys/fs/bpf/portauth /lib/systemd/system/portauth.service \
-         /etc/systemd/system/sysinit.target.wants/portauth.service /usr/share/doc/portauth \
+         /etc/default/portauth /run/portauth/sys-fs-bpf-portauth.state /sys/fs/bpf/portauth \
+         /lib/systemd/system/portauth.service /etc/systemd/system/sysinit.target.wants/portauth.service /usr/share/doc/portauth \
          /usr/sbin/portwatch /lib/systemd/system/portwatch.service /var/lib/portwatch /run/portwatch \
          /etc/systemd/system/multi-user.target.wants/portwatch.service; do
   [ ! -e "$p" ] && [ ! -L "$p" ] || left+=("$p")
 done
+run_after=$(ls -A /run/portauth 2>/dev/null | sort | tr '\n' ' ')
+[ "$run_after" = "$run_before" ] || left+=("/run/portauth (before: '${run_before}', after: '${run_after}')")
 ((${#left[@]} == 0)) || fail "left after purge: ${left[*]}"
 ! dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files' || fail "dpkg still knows portauth"
 log "OK: built, lint-clean of errors, installed, tried on a scratch cgroup, purged without a trace"

@@ -24,6 +24,7 @@ complete -c portwatch -n "__fish_seen_subcommand_from run" -l metrics-file -r -F
 # report
 complete -c portwatch -n "__fish_seen_subcommand_from report" -l since -x -a '1h 24h 7d 30d' -d 'last seen at or after WHEN'
 complete -c portwatch -n "__fish_seen_subcommand_from report" -l until -x -d 'first seen at or before WHEN'
-complete -c portwatch -n "__fish_seen_subcommand_from report" -l kind -x -a 'squat refused' -d 'only this kind'
+complete -c portwatch -n "__fish_seen_subcommand_from report" -l kind -x -a 'squat refused grant_miss' -d 'only this kind'
 complete -c portwatch -n "__fish_seen_subcommand_from report" -l format -x -a 'table json csv' -d 'output form'
+complete -c portwatch -n "__fish_seen_subcommand_from report" -l stats -d 'the summary and the daemon counters instead of the rows'
 complete -c portwatch -n "__fish_seen_subcommand_from $commands" -s h -l help -d 'show help'

@@ -8,6 +8,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -24,7 +25,7 @@ namespace portauth {
 namespace {
 
 constexpr const char* kReservedPorts = "/proc/sys/net/ipv4/ip_local_reserved_ports";
-constexpr const char* kStateDir = "/run/portauth";
+constexpr const char* kDefaultRuntimeDir = "/run/portauth";
 
 // mountinfo escapes spaces etc. as \040.
 std::string unescape_mountinfo(const std::string& s) {
@@ -180,15 +181,21 @@ uint32_t unprivileged_port_start() {
     return 1024;
 }
 
+std::string runtime_dir() {
+    const char* env = ::secure_getenv("PORTAUTH_RUNTIME_DIR");
+    return env && *env ? env : kDefaultRuntimeDir;
+}
+
 std::string state_file_for(const std::string& pin_dir) {
     std::string name;
     for (char c : pin_dir) name += c == '/' ? '-' : c;
     while (!name.empty() && name.front() == '-') name.erase(0, 1);
-    return std::string(kStateDir) + "/" + name + ".state";
+    return runtime_dir() + "/" + name + ".state";
 }
 
 Status write_state(const EnforcementState& st) {
-    if (::mkdir(kStateDir, 0755) != 0 && errno != EEXIST) return sys_error(std::string("cannot create '") + kStateDir + "'");
+    const std::string dir = runtime_dir();
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return sys_error("cannot create '" + dir + "'");
     const std::string path = state_file_for(st.pin_dir), tmp = path + ".tmp";
     const std::string text = "pin_dir=" + st.pin_dir + "\ncgroup=" + st.cgroup + "\npolicy_dir=" + st.policy_dir +
                              "\nnetns_cookie=" + std::to_string(st.netns_cookie) +
@@ -224,7 +231,7 @@ Result<EnforcementState> read_state(const std::string& pin_dir) {
 
 void remove_state(const std::string& pin_dir) {
     ::unlink(state_file_for(pin_dir).c_str());
-    ::rmdir(kStateDir);   // only when no other pin dir has state there
+    ::rmdir(runtime_dir().c_str());   // only when no other pin dir has state there
 }
 
 }  // namespace portauth

@@ -40,6 +40,8 @@ uint32_t unprivileged_port_start();
 // What an unprivileged process can know about enforcement without bpf(2):
 // a world-readable file in /run/portauth that apply writes and unload removes,
 // one per pin dir ("/run/portauth/sys-fs-bpf-portauth.state" for the default).
+// The dir is $PORTAUTH_RUNTIME_DIR when set (tests and scratch runs keep their
+// state there), else /run/portauth.
 struct EnforcementState {
     std::string pin_dir;
     std::string cgroup;
@@ -47,6 +49,7 @@ struct EnforcementState {
     uint64_t netns_cookie = 0;
     uint32_t generation = 0;
 };
+std::string runtime_dir();
 std::string state_file_for(const std::string& pin_dir);
 Status write_state(const EnforcementState& state);
 Result<EnforcementState> read_state(const std::string& pin_dir);   // error with ENOENT when none

@@ -3,7 +3,9 @@
 //
 // Exit statuses (stable, documented in portwatch(8)):
 //   scan:   0 no squatters, 1 squatters found, 2 error (also usage)
-//   check:  0 OK, 2 CRITICAL (squatters now), 3 UNKNOWN (error, also usage)
+//   check:  0 OK, 1 WARNING (the kernel dropped events in the last 24 h),
+//           2 CRITICAL (squatters now), 3 UNKNOWN (error, also usage, or a
+//           database it cannot read whole: -wal or -shm unreadable)
 //   report: 0 done, 2 error
 //   run:    0 stopped by SIGTERM/SIGINT, 2 error
 // A database that cannot be written does not stop scan or run (squatters
@@ -20,7 +22,7 @@ namespace portauth::watch {
 inline constexpr int kExitClean = 0;
 inline constexpr int kExitSquatters = 1;
 inline constexpr int kExitError = 2;
-inline constexpr int kCheckOk = 0, kCheckCritical = 2, kCheckUnknown = 3;
+inline constexpr int kCheckOk = 0, kCheckWarning = 1, kCheckCritical = 2, kCheckUnknown = 3;
 
 inline constexpr const char* kDefaultDb = "/var/lib/portwatch/portwatch.db";
 inline constexpr int kMaxIntervalSeconds = 86400;
@@ -47,6 +49,7 @@ struct ReportOptions {
     std::string db = kDefaultDb;
     std::optional<std::string> since, until, kind;
     std::string format = "table";
+    bool stats = false;   // --stats: a summary and the daemon's counters instead of the rows
 };
 
 struct CheckOptions {

@@ -62,45 +62,6 @@ std::string refusal_line(const EventRecord& r, bool recorded) {
            "; further refusals of this key are counted, one row per " + std::to_string(kAggregationWindowMs / 1000) + " s";
 }
 
-// TEMPORARY (until store.hpp has record_refusals and save_stats): remove.
-template <class D>
-Status write_refusals(D& db, std::vector<EventRecord>& rows) {
-    if constexpr (requires { db.record_refusals(rows); }) {
-        return db.record_refusals(rows);
-    } else {
-        for (auto& r : rows)
-            if (auto st = db.record_refused(r); !st) return st;
-        return {};
-    }
-}
-template <class>
-struct FirstArg;
-template <class C, class R, class A>
-struct FirstArg<R (C::*)(A)> {
-    using type = std::remove_cvref_t<A>;
-};
-struct StatsValues {
-    int64_t updated_at = 0;
-    uint64_t delivered = 0, suppressed = 0, dropped = 0, refusals_seen = 0, rows_written = 0;
-    bool enforcement_active = false;
-};
-template <class D>
-Status write_stats(D& db, const StatsValues& v) {
-    if constexpr (requires { &D::save_stats; }) {
-        typename FirstArg<decltype(&D::save_stats)>::type s;
-        s.updated_at = v.updated_at;
-        s.delivered = v.delivered;
-        s.suppressed = v.suppressed;
-        s.dropped = v.dropped;
-        s.refusals_seen = v.refusals_seen;
-        s.rows_written = v.rows_written;
-        s.enforcement_active = v.enforcement_active;
-        return db.save_stats(s);
-    } else {
-        return {};
-    }
-}
-
 struct PendingKill {
     KillJob job;
     EventRecord record;     // for the hook and the log
@@ -311,7 +272,7 @@ private:
         uint64_t refusals = 0;
         for (const auto& r : rows) refusals += r.count;
         if (Database* db = record(false)) {
-            if (auto st = write_refusals(*db, rows); !st) {
+            if (auto st = db->record_refusals(rows); !st) {
                 record_failed(st.error());
             } else {
                 record_worked();
@@ -327,7 +288,7 @@ private:
     void save_stats() {
         Database* db = record(false);
         if (!db) return;
-        StatsValues s;
+        WatchStats s;
         s.updated_at = now_ms();
         s.delivered = kernel_.delivered;
         s.suppressed = kernel_.suppressed;
@@ -335,7 +296,15 @@ private:
         s.refusals_seen = refused_total_;
         s.rows_written = rows_written_;
         s.enforcement_active = events_ != nullptr;
-        if (auto st = write_stats(*db, s); !st) record_failed(st.error());
+        // A problem already said (the same full disk, the same read-only file)
+        // is not said again for the counters; a save that works says the
+        // record can be written again.
+        if (auto st = db->save_stats(s); !st) {
+            if (record_problem_) ++record_errors_total_;
+            else record_failed(st.error());
+        } else {
+            record_worked();
+        }
     }
 
     void serve_kills() {
@@ -460,16 +429,11 @@ private:
     double lag_seconds_ = 0;
 };
 
-template <class O>
-void set_group(O& o, std::optional<uint32_t> group) {
-    if constexpr (requires { o.group = group; }) o.group = group;
-}
-
 }  // namespace
 
 OpenOptions write_options(const WatchSettings& s, bool check_integrity) {
     OpenOptions o{OpenOptions::Access::write, check_integrity};
-    set_group(o, s.db_group);
+    o.group = s.db_group;
     return o;
 }
 

@@ -112,33 +112,38 @@ std::string format_events(const std::vector<EventRecord>& rows, ReportFormat for
             else w.null();
             w.field("pids", escape_untrusted(r.pids)).field("comm", escape_untrusted(r.comm)).field("exe", escape_untrusted(r.exe));
             w.field("cmdline", escape_untrusted(r.cmdline)).field("entry", escape_untrusted(r.entry));
-            w.field("first_seen", format_time(r.first_seen)).field("last_seen", format_time(r.last_seen));
+            w.field("first_seen", format_time(r.first_seen)).field("last_seen", format_time(r.last_seen)).field("count", r.count);
             w.field("action", escape_untrusted(r.action)).field("action_result", escape_untrusted(r.action_result));
+            w.field("identity", escape_untrusted(r.identity));
             w.end_object();
         }
         w.end_array();
         return w.str() + "\n";
     }
-    const std::vector<std::string> head = {"KIND", "PROTO", "ADDR", "PORT", "UID", "USER", "PID", "COMM", "ENTRY",
-                                           "FIRST_SEEN", "LAST_SEEN", "ACTION", "RESULT", "EXE", "CMDLINE"};
+    // exe, cmdline and identity last: the table leaves them out.
+    const std::vector<std::string> head = {"KIND", "PROTO", "ADDR", "PORT", "UID", "USER", "PID", "COMM", "ENTRY", "COUNT",
+                                           "FIRST_SEEN", "LAST_SEEN", "ACTION", "RESULT", "EXE", "CMDLINE", "IDENTITY"};
     std::vector<std::vector<std::string>> table;
     table.reserve(rows.size());
     for (const auto& r : rows)
         table.push_back({escape_untrusted(r.kind), escape_untrusted(r.proto), escape_untrusted(r.addr), std::to_string(r.port),
                          std::to_string(r.uid), escape_untrusted(r.user), escape_untrusted(r.pids), escape_untrusted(r.comm),
-                         escape_untrusted(r.entry), format_time(r.first_seen), format_time(r.last_seen), escape_untrusted(r.action),
-                         escape_untrusted(r.action_result), escape_untrusted(r.exe), escape_untrusted(r.cmdline)});
+                         escape_untrusted(r.entry), std::to_string(r.count), format_time(r.first_seen), format_time(r.last_seen),
+                         escape_untrusted(r.action), escape_untrusted(r.action_result), escape_untrusted(r.exe), escape_untrusted(r.cmdline),
+                         escape_untrusted(r.identity)});
     std::string out;
     if (format == ReportFormat::csv) {
-        out = "kind,proto,addr,port,uid,user,pids,comm,entry,first_seen,last_seen,action,action_result,exe,cmdline\n";
+        // Columns are only ever added, at the end: count and identity came with schema 3.
+        out = "kind,proto,addr,port,uid,user,pids,comm,entry,first_seen,last_seen,action,action_result,exe,cmdline,count,identity\n";
+        static constexpr size_t kCsvOrder[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 9, 16};
         for (const auto& row : table) {
-            for (size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + csv_field(row[i]);
+            for (size_t i = 0; i < std::size(kCsvOrder); ++i) out += (i ? "," : "") + csv_field(row[kCsvOrder[i]]);
             out += "\n";
         }
         return out;
     }
-    // The table leaves out exe and cmdline (JSON and CSV carry them).
-    const size_t shown = head.size() - 2;
+    // The table leaves out exe, cmdline and identity (JSON and CSV carry them).
+    const size_t shown = head.size() - 3;
     std::vector<size_t> width(shown);
     for (size_t i = 0; i < shown; ++i) width[i] = head[i].size();
     for (const auto& row : table)
@@ -154,6 +159,68 @@ std::string format_events(const std::vector<EventRecord>& rows, ReportFormat for
     line(head);
     for (const auto& row : table) line(row);
     return out;
+}
+
+ReportSummary summarize(const std::vector<EventRecord>& rows, std::optional<WatchStats> watch) {
+    ReportSummary s;
+    s.rows = rows.size();
+    for (const auto& r : rows) s.events = r.count > UINT64_MAX - s.events ? UINT64_MAX : s.events + r.count;
+    s.watch = watch;
+    return s;
+}
+
+std::string format_summary(const ReportSummary& s, ReportFormat format) {
+    // name, value; the watch counters only when a `portwatch run` saved them.
+    std::vector<std::pair<std::string, std::string>> items = {{"rows", std::to_string(s.rows)}, {"count", std::to_string(s.events)}};
+    if (s.watch) {
+        const WatchStats& w = *s.watch;
+        items.insert(items.end(), {{"counters_at", format_time(w.updated_at)},
+                                   {"delivered", std::to_string(w.delivered)},
+                                   {"suppressed", std::to_string(w.suppressed)},
+                                   {"dropped", std::to_string(w.dropped)}});
+        if (w.last_drop_at > 0) items.emplace_back("last_drop_at", format_time(w.last_drop_at));
+        items.insert(items.end(), {{"refusals_seen", std::to_string(w.refusals_seen)},
+                                   {"rows_written", std::to_string(w.rows_written)},
+                                   {"enforcement_active", w.enforcement_active ? "true" : "false"}});
+    }
+    if (format == ReportFormat::json) {
+        JsonWriter j;
+        j.begin_object();
+        j.field("rows", s.rows).field("count", s.events);
+        if (s.watch) {
+            const WatchStats& w = *s.watch;
+            j.field("counters_at", format_time(w.updated_at)).field("delivered", w.delivered).field("suppressed", w.suppressed);
+            j.field("dropped", w.dropped);
+            if (w.last_drop_at > 0) j.field("last_drop_at", format_time(w.last_drop_at));
+            j.field("refusals_seen", w.refusals_seen).field("rows_written", w.rows_written).field("enforcement_active", w.enforcement_active);
+        }
+        j.end_object();
+        return j.str() + "\n";
+    }
+    std::string out;
+    if (format == ReportFormat::csv) {
+        for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i].first;
+        out += "\n";
+        for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + csv_quote(items[i].second);
+        return out + "\n";
+    }
+    size_t width = 0;
+    for (const auto& [name, value] : items) width = std::max(width, name.size());
+    for (const auto& [name, value] : items) out.append(name).append(width - name.size() + 2, ' ').append(value).append("\n");
+    return out;
+}
+
+std::string summary_line(const ReportSummary& s) {
+    std::string line = std::to_string(s.rows) + (s.rows == 1 ? " row, " : " rows, ") + std::to_string(s.events) +
+                       (s.events == 1 ? " event" : " events") + " (refusals: one row per key per " +
+                       std::to_string(kRefusalWindowMs / 1000) + " s, with a count); ";
+    if (!s.watch) return line + "no counters from portwatch run: drops by the kernel unknown\n";
+    const WatchStats& w = *s.watch;
+    line += "kernel, as of " + format_time(w.updated_at) + ": " + std::to_string(w.dropped) + " events dropped (ring buffer full";
+    if (w.last_drop_at > 0) line += ", last at " + format_time(w.last_drop_at);
+    line += "), " + std::to_string(w.suppressed) + " refusals folded by its rate limit, " + std::to_string(w.delivered) + " delivered";
+    if (!w.enforcement_active) line += "; enforcement was not active";
+    return line + "\n";
 }
 
 }  // namespace portauth::watch

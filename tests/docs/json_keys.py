@@ -40,6 +40,7 @@ SOURCES = {
     "portauth list --json": "tools/portauth/cmd_edit.cpp",
     "portreserve list --json": "tools/portauth/cmd_edit.cpp",
     "portwatch report --format json": "lib/portwatch/report.cpp",
+    "portwatch report --format json --stats": "lib/portwatch/report.cpp",
 }
 
 TYPES = {
@@ -317,6 +318,7 @@ def run_outputs(args, sections):
                 report = "portwatch report --format json"
                 check(report, [args.portwatch, "report", "--db", db, "--format", "json"])
                 check(report, [args.portwatch, "report", "--db", db, "--format", "json", "--kind", "refused"])
+                check(report + " --stats", [args.portwatch, "report", "--db", db, "--format", "json", "--stats"])
         finally:
             squatter.close()
     return seen
@@ -366,9 +368,10 @@ def run_sandbox(args, sections):
         if not ok:
             print(f"SKIP: {what} is missing")
             return None
-    run_dir_existed = os.path.exists("/run/portauth")
     seen = {}
     with tempfile.TemporaryDirectory(prefix="portauth-json-sandbox-") as tmp:
+        # The tools keep their state file in the sandbox, never in /run/portauth.
+        os.environ["PORTAUTH_RUNTIME_DIR"] = os.path.join(tmp, "run")
         tree = os.path.join(tmp, "policy")
         for d in ("", "byport", "reserve", "reserve/udp"):
             os.mkdir(os.path.join(tree, d))
@@ -404,11 +407,6 @@ def run_sandbox(args, sections):
                 subprocess.run(["umount", bpffs], check=False)
             if os.path.isdir(cgroup):
                 os.rmdir(cgroup)
-            state = "/run/portauth/" + pin_dir.strip("/").replace("/", "-") + ".state"
-            if os.path.exists(state):
-                os.unlink(state)
-            if not run_dir_existed and os.path.isdir("/run/portauth") and not os.listdir("/run/portauth"):
-                os.rmdir("/run/portauth")
     return seen
 
 

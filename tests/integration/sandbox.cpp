@@ -154,10 +154,16 @@ Sandbox::Sandbox() {
     policy_dir_ = tmp_ + "/policy";
     mkdir(policy_dir_.c_str(), 0755);
     chmod(policy_dir_.c_str(), 0755);
+    // The state file for unprivileged readers goes here, not in /run/portauth,
+    // and this process's children (the tools) inherit it.
+    if (const char* prev = getenv("PORTAUTH_RUNTIME_DIR")) previous_runtime_dir_ = prev;
+    setenv("PORTAUTH_RUNTIME_DIR", (tmp_ + "/run").c_str(), 1);
 }
 
 Sandbox::~Sandbox() {
     run({PORTAUTH_BIN, "unload", "--pin-dir", pin_dir_});
+    if (previous_runtime_dir_) setenv("PORTAUTH_RUNTIME_DIR", previous_runtime_dir_->c_str(), 1);
+    else unsetenv("PORTAUTH_RUNTIME_DIR");
     // Kill anything a test left in the cgroup, then remove it.
     if (FILE* f = fopen((cgroup_ + "/cgroup.kill").c_str(), "w")) {
         fputs("1", f);

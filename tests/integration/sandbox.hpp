@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,7 @@ public:
 
 private:
     std::string tmp_, cgroup_, bpffs_, pin_dir_, policy_dir_;
+    std::optional<std::string> previous_runtime_dir_;
 };
 
 }  // namespace sandbox

@@ -237,7 +237,9 @@ TEST_F(KernelEvents, AFloodFromOneUserIsFoldedCountedAndDoesNotHideAnother) {
     EXPECT_EQ(kernel_denied, attempts + 2);   // the flood, the third user, the flushing bind
     EXPECT_EQ(stats->delivered + stats->suppressed + stats->dropped, kernel_denied);
     EXPECT_EQ(stats->delivered, events_.size());
-    if (stats->dropped == 0) EXPECT_EQ(represented, attempts + 1) << "suppressed counts do not add up";
+    if (stats->dropped == 0) {
+        EXPECT_EQ(represented, attempts + 1) << "suppressed counts do not add up";
+    }
     std::printf("flood: %llu attempts, %llu events for them, stats delivered=%llu suppressed=%llu dropped=%llu\n",
                 static_cast<unsigned long long>(attempts), static_cast<unsigned long long>(flood_events),
                 static_cast<unsigned long long>(stats->delivered), static_cast<unsigned long long>(stats->suppressed),

@@ -410,7 +410,7 @@ TEST_F(Portwatch, ReportMigratesAVersion1Database) {
     EXPECT_NE(json.find("\"comm\":\"old\",\"exe\":\"\""), std::string::npos) << json;
     EXPECT_NE(json.find("\"first_seen\":\"2023-11-14T22:13:20Z\""), std::string::npos) << json;
     auto version = sandbox::run({"sqlite3", db_, "PRAGMA user_version"});
-    EXPECT_EQ(version.out, "2\n");
+    EXPECT_EQ(version.out, "3\n");
 }
 
 // ---- Database faults: what a user sees when the record cannot be written or is damaged.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/escape.hpp"
+#include "common/json.hpp"
 #include "portwatch/report.hpp"
 
 namespace {
@@ -59,6 +60,83 @@ TEST(PortwatchEscape, ReportOfHostileRowsIsValidAndNeverAborts) {
     const std::string csv = portauth::watch::format_events({r}, portauth::watch::ReportFormat::csv);
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << "one header line and one row: a newline cannot forge rows\n" << csv;
     EXPECT_TRUE(valid_utf8(csv));
+}
+
+// The inverse of the escape, as an admin would apply it: \\ is a backslash,
+// \xNN a byte.
+std::string unescape(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\') {
+            out += s[i];
+        } else if (s[i + 1] == '\\') {
+            out += '\\';
+            ++i;
+        } else {
+            out += static_cast<char>(std::stoi(s.substr(i + 2, 2), nullptr, 16));
+            i += 3;
+        }
+    }
+    return out;
+}
+
+TEST(PortwatchEscape, RoundTripsAndStaysCleanOnRandomBytes) {
+    uint32_t seed = 12345;
+    auto next = [&] { return seed = seed * 1103515245u + 12345u, static_cast<unsigned char>(seed >> 16); };
+    for (int n = 0; n < 3000; ++n) {
+        std::string raw(next() % 64, '\0');
+        for (auto& c : raw) c = static_cast<char>(n % 3 == 0 ? 0x80 | next() : next());   // also runs of high bytes
+        const std::string esc = escape_untrusted(raw);
+        ASSERT_TRUE(valid_utf8(esc)) << esc;
+        for (unsigned char c : esc) ASSERT_TRUE(c >= 0x20 && c != 0x7f) << "no C0 or DEL: " << esc;
+        ASSERT_EQ(esc.find("\xc2\x80"), std::string::npos);
+        ASSERT_EQ(unescape(esc), raw) << esc;
+    }
+    EXPECT_EQ(escape_untrusted("\xc2\x85"), "\\xc2\\x85") << "NEL, a C1 control";
+    EXPECT_EQ(escape_untrusted("\xc2\xa0"), "\xc2\xa0") << "U+00A0 is printable";
+    EXPECT_EQ(escape_untrusted("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80") << "past U+10FFFF";
+    EXPECT_EQ(escape_untrusted("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80") << "an emoji stays";
+    EXPECT_EQ(escape_untrusted("\xe2\x82"), "\\xe2\\x82") << "a cut sequence";
+    EXPECT_EQ(escape_untrusted("\\x41"), "\\\\x41");
+    EXPECT_EQ(unescape(escape_untrusted("\\x41")), "\\x41") << "a literal \\x41 is not taken for A";
+}
+
+TEST(PortwatchEscape, CapNeverSplitsAnEscape) {
+    EXPECT_EQ(escape_untrusted("\x01\x01\x01", 9), "\\x01\\x01...");
+    EXPECT_EQ(escape_untrusted("ab\\", 3), "ab...") << "not half of \\\\";
+    EXPECT_EQ(escape_untrusted("abc", 3), "abc") << "no cut, no dots";
+    for (size_t cap = 0; cap < 20; ++cap) EXPECT_TRUE(valid_utf8(escape_untrusted("\xc3\xa9\xe2\x82\xac\x1b\xf0\x9f\x98\x80", cap))) << cap;
+}
+
+TEST(PortwatchEscape, CsvNeutralisesEveryFormulaStart) {
+    for (const char* f : {"=1+1", "+1", "-1", "@A1"}) {
+        const std::string cell = csv_cell(f);
+        EXPECT_TRUE(cell[0] == '\'' || (cell[0] == '"' && cell[1] == '\'')) << cell;
+    }
+    EXPECT_EQ(csv_cell("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+    EXPECT_EQ(csv_cell("\t=1"), "\\x09=1") << "a tab is escaped, so the formula is not at the start either";
+    EXPECT_EQ(csv_cell("nginx"), "nginx");
+    EXPECT_EQ(csv_cell("a b"), "\"a b\"");
+    EXPECT_EQ(csv_cell(""), "");
+}
+
+TEST(PortwatchEscape, JsonWriterEmitsValidUtf8WhateverItIsGiven) {
+    auto one = [](std::string_view v) { return portauth::JsonWriter().begin_object().field("k", v).end_object().str(); };
+    EXPECT_EQ(one("\xff"), R"({"k":"\\xff"})");
+    EXPECT_EQ(one("\xed\xa0\x80"), R"({"k":"\\xed\\xa0\\x80"})") << "a surrogate";
+    EXPECT_EQ(one("\xc0\xaf"), R"({"k":"\\xc0\\xaf"})") << "overlong";
+    EXPECT_EQ(one("caf\xc3\xa9"), "{\"k\":\"caf\xc3\xa9\"}");
+    EXPECT_EQ(one("\x01\n\"\\"), R"({"k":"\u0001\n\"\\"})");
+    EXPECT_EQ(one(std::string_view("a\0b", 3)), R"({"k":"a\u0000b"})");
+    uint32_t seed = 99;
+    auto next = [&] { return seed = seed * 1103515245u + 12345u, static_cast<char>(seed >> 16); };
+    for (int n = 0; n < 2000; ++n) {
+        std::string raw(static_cast<size_t>(n % 40), '\0');
+        for (auto& c : raw) c = next();
+        const std::string json = portauth::JsonWriter().begin_object().field("a", raw).field("b", raw).end_object().str();
+        ASSERT_TRUE(valid_utf8(json)) << json;
+        for (unsigned char c : json) ASSERT_GE(c, 0x20) << json;
+    }
 }
 
 }  // namespace

@@ -86,8 +86,15 @@ using portauth::default_pin_dir;   // engine/engine.hpp
 // people: aligned, coloured through `palette`; JSON is stable (docs/json.md).
 std::string format_status_json(const EngineStatus&, const std::string& pin_dir);
 std::string format_status_text(const EngineStatus&, const std::string& pin_dir, const Palette& palette);
-// The rows of `list`: an entry and who it lets through.
-using EntryRows = std::vector<std::pair<std::string, std::vector<std::string>>>;
+// The rows of `list`: an entry, who it lets through, and why it is disabled
+// when it is (lib/policy/model.hpp, DisabledEntry: it fails closed - a grant
+// lets nobody through, a reservation is root's only - and `who` says so).
+struct EntryRow {
+    std::string entry;
+    std::vector<std::string> who;
+    std::optional<std::string> disabled_reason = std::nullopt;
+};
+using EntryRows = std::vector<EntryRow>;
 std::string format_entries_json(const EntryRows& rows);
 std::string format_entries_text(const EntryRows& rows, const char* tool, const char* what, const Palette& palette);
 

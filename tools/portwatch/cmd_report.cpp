@@ -38,12 +38,35 @@ int run_report(const ReportOptions& o) {
         spdlog::error("{}", db.error().message());
         return kExitError;
     }
-    auto rows = db->query(q);
+    // A crafted row (numbers that are not numbers) is left out and named: the
+    // rest is printed, and the exit status says that something was missing.
+    std::vector<std::string> unreadable;
+    auto rows = db->query(q, &unreadable);
     if (!rows) {
         spdlog::error("{}", rows.error().message());
         return kExitError;
     }
-    std::cout << format_events(*rows, *format) << std::flush;
+    std::optional<WatchStats> watch;
+    if (o.stats || *format == ReportFormat::table) {
+        auto loaded = db->load_stats();
+        if (!loaded) {
+            spdlog::error("{}", loaded.error().message());
+            return kExitError;
+        }
+        watch = *loaded;
+    }
+    if (o.stats) {
+        std::cout << format_summary(summarize(*rows, watch), *format);
+    } else {
+        std::cout << format_events(*rows, *format);
+        if (*format == ReportFormat::table) std::cout << summary_line(summarize(*rows, watch));
+    }
+    std::cout << std::flush;
+    for (const auto& line : unreadable) spdlog::error("database '{}': {}", o.db, line);
+    if (!unreadable.empty()) {
+        spdlog::error("database '{}': {} row(s) could not be read and were left out", o.db, unreadable.size());
+        return kExitError;
+    }
     return std::cout ? kExitClean : kExitError;
 }
 

@@ -24,7 +24,7 @@ Examples:
   portwatch report --since 2024-05-01 --format json
   portwatch check                               Nagios/Icinga plugin
 
-Exit status: scan 0 clean, 1 squatters, 2 error; check 0 OK, 2 CRITICAL, 3 UNKNOWN;
+Exit status: scan 0 clean, 1 squatters, 2 error; check 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN;
 report and run 0 ok, 2 error.)";
 
 }  // namespace
@@ -75,8 +75,9 @@ int main(int argc, char** argv) {
     report->add_option("--db", report_opts.db, std::string("the record (default ") + kDefaultDb + ")");
     report->add_option("--since", report_opts.since, "events last seen at or after WHEN (2024-05-01, 2024-05-01T12:00Z, 1h, 7d)");
     report->add_option("--until", report_opts.until, "events first seen at or before WHEN");
-    report->add_option("--kind", report_opts.kind, "squat or refused")->check(CLI::IsMember({"squat", "refused"}));
+    report->add_option("--kind", report_opts.kind, "squat, refused or grant_miss")->check(CLI::IsMember({"squat", "refused", "grant_miss"}));
     report->add_option("--format", report_opts.format, "table (default), json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
+    report->add_flag("--stats", report_opts.stats, "print what the matching rows stand for and portwatch run's counters (kernel drops) instead of the rows");
 
     auto* check = app.add_subcommand("check", "Nagios/Icinga plugin: OK, CRITICAL when squatters hold reserved ports now");
     check->add_option("--policy-dir", check_opts.policy_dir, "policy tree (default $PORTAUTH_POLICY_DIR or /etc/portauth)");
