@@ -25,7 +25,7 @@ ip link set lo up
 
 cg2=$(awk '$(NF-2)=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
 scratch=$(mktemp -d /tmp/portauth-bench.XXXXXX)
-export PORTAUTH_RUNTIME_DIR=$scratch/run   # the state file stays in the scratch dir
+export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state   # state stays in the scratch dir
 chmod 755 "$scratch"
 cg_none=$cg2/portauth-bench-$$-none
 cg_one=$cg2/portauth-bench-$$-one

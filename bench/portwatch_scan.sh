@@ -32,7 +32,7 @@ ip link set lo up
 ulimit -n "$(ulimit -Hn)"
 
 scratch=$(mktemp -d /tmp/portwatch-bench.XXXXXX)
-export PORTAUTH_RUNTIME_DIR=$scratch/run   # the state file stays in the scratch dir
+export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state   # state stays in the scratch dir
 chmod 755 "$scratch"
 holders=()
 cleanup() {

@@ -63,7 +63,8 @@ fi
 # test run that was killed); only the default engine's state means an install.
 run_before=$(ls -A /run/portauth 2>/dev/null | sort | tr '\n' ' ')
 for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /etc/portauth /etc/default/portauth \
-         /run/portauth/sys-fs-bpf-portauth.state /sys/fs/bpf/portauth /lib/systemd/system/portauth.service; do
+         /run/portauth/sys-fs-bpf-portauth.state /var/lib/portauth/sys-fs-bpf-portauth.policy /sys/fs/bpf/portauth \
+         /lib/systemd/system/portauth.service; do
   [ ! -e "$p" ] || fail "$p exists before the test; this check needs a machine without portauth"
 done
 
@@ -204,7 +205,7 @@ left=()
 for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /usr/share/portauth /etc/portauth \
          /etc/default/portauth /run/portauth/sys-fs-bpf-portauth.state /sys/fs/bpf/portauth \
          /lib/systemd/system/portauth.service /etc/systemd/system/sysinit.target.wants/portauth.service /usr/share/doc/portauth \
-         /usr/sbin/portwatch /lib/systemd/system/portwatch.service /var/lib/portwatch /run/portwatch \
+         /usr/sbin/portwatch /lib/systemd/system/portwatch.service /var/lib/portauth /var/lib/portwatch /run/portwatch \
          /etc/systemd/system/multi-user.target.wants/portwatch.service; do
   [ ! -e "$p" ] && [ ! -L "$p" ] || left+=("$p")
 done

@@ -34,7 +34,7 @@ SERVER_UID=51080 OWNER_UID=51060 SQUATTER_UID=51999
 cg2=$(awk '$(NF-2)=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
 [ -n "$cg2" ] || { echo "demo: no cgroup v2 mount" >&2; exit 1; }
 scratch=$(mktemp -d /tmp/portauth-demo.XXXXXX)
-export PORTAUTH_RUNTIME_DIR=$scratch/run   # the state file stays in the scratch dir
+export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state   # state stays in the scratch dir
 chmod 755 "$scratch"
 cgroup=$cg2/portauth-demo-$$
 policy=$scratch/policy

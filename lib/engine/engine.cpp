@@ -557,7 +557,7 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     auto added = sync_reserved_ports(dir, img.reserved_ports);
     if (added) report.sysctl_added = *added;
     else report.after_swap = added.error();
-    EnforcementState state{dir, target.cgroup, target.policy_dir, *cookie, generation};
+    EnforcementState state{dir, target.cgroup, target.policy_dir, *cookie, generation, target.tree_hash, target.fallback};
     if (Status s = write_state(state); !s && !report.after_swap) report.after_swap = s.error();
     report.total_ms = ms_since(t0);
     return report;
@@ -661,6 +661,10 @@ Result<EngineStatus> engine_status(const std::string& pin_dir) {
                      std::to_string(*gate_gen) + " enforce; run 'portauth apply'";
     read_rules(st, pin_dir, false);
     st.active = true;
+    if (auto state = read_state(pin_dir); state && state->generation == st.generation) {
+        st.tree_hash = state->tree_hash;
+        st.fallback = state->fallback;
+    }
     // Someone may have rewritten the sysctl since: autobind could then hand out a reserved port.
     if (auto now = read_reserved_ports(); now && st.problem.empty()) {
         std::set<uint16_t> missing;

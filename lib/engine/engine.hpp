@@ -30,6 +30,8 @@ struct EngineTarget {
     std::string pin_dir = kDefaultPinDir;
     std::string cgroup;       // absolute path of a cgroup v2 directory
     std::string policy_dir;   // recorded for status
+    std::string tree_hash;    // policy_hash() of what is loaded (policy/snapshot.hpp); recorded for status
+    bool fallback = false;    // the last good policy, loaded because the tree was refused
 };
 
 struct ApplyReport {
@@ -64,6 +66,10 @@ struct EngineStatus {
     uint32_t prog_id_bind4 = 0, prog_id_bind6 = 0;
     std::vector<RuleStatus> rules;
     std::set<uint16_t> sysctl_ports;
+    // From the state file apply writes (engine/system.hpp), when it is there
+    // and describes this generation.
+    std::string tree_hash;
+    bool fallback = false;
 };
 
 // One line saying what this kernel lacks, or ok.

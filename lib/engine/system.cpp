@@ -186,12 +186,14 @@ std::string runtime_dir() {
     return env && *env ? env : kDefaultRuntimeDir;
 }
 
-std::string state_file_for(const std::string& pin_dir) {
+std::string pin_dir_file_name(const std::string& pin_dir) {
     std::string name;
     for (char c : pin_dir) name += c == '/' ? '-' : c;
     while (!name.empty() && name.front() == '-') name.erase(0, 1);
-    return runtime_dir() + "/" + name + ".state";
+    return name;
 }
+
+std::string state_file_for(const std::string& pin_dir) { return runtime_dir() + "/" + pin_dir_file_name(pin_dir) + ".state"; }
 
 Status write_state(const EnforcementState& st) {
     const std::string dir = runtime_dir();
@@ -199,7 +201,8 @@ Status write_state(const EnforcementState& st) {
     const std::string path = state_file_for(st.pin_dir), tmp = path + ".tmp";
     const std::string text = "pin_dir=" + st.pin_dir + "\ncgroup=" + st.cgroup + "\npolicy_dir=" + st.policy_dir +
                              "\nnetns_cookie=" + std::to_string(st.netns_cookie) +
-                             "\ngeneration=" + std::to_string(st.generation) + "\n";
+                             "\ngeneration=" + std::to_string(st.generation) + "\ntree_hash=" + st.tree_hash +
+                             "\nfallback=" + (st.fallback ? "1" : "0") + "\n";
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) return sys_error("cannot create '" + tmp + "'");
     if (::fchmod(fd.get(), 0644) != 0 || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
@@ -224,6 +227,8 @@ Result<EnforcementState> read_state(const std::string& pin_dir) {
         else if (key == "policy_dir") st.policy_dir = value;
         else if (key == "netns_cookie") st.netns_cookie = parse_decimal(value, UINT64_MAX).value_or(0);
         else if (key == "generation") st.generation = static_cast<uint32_t>(parse_decimal(value, UINT32_MAX).value_or(0));
+        else if (key == "tree_hash") st.tree_hash = value;
+        else if (key == "fallback") st.fallback = value == "1";
     }
     if (st.pin_dir != pin_dir || st.cgroup.empty()) return logic_error("'" + path + "' is not a portauth state file for " + pin_dir);
     return st;

@@ -48,8 +48,12 @@ struct EnforcementState {
     std::string policy_dir;
     uint64_t netns_cookie = 0;
     uint32_t generation = 0;
+    std::string tree_hash;    // of the policy loaded (policy/snapshot.hpp)
+    bool fallback = false;    // the last good policy stands in for a refused tree
 };
 std::string runtime_dir();
+// A pin dir as one file name: "/sys/fs/bpf/portauth" -> "sys-fs-bpf-portauth".
+std::string pin_dir_file_name(const std::string& pin_dir);
 std::string state_file_for(const std::string& pin_dir);
 Status write_state(const EnforcementState& state);
 Result<EnforcementState> read_state(const std::string& pin_dir);   // error with ENOENT when none

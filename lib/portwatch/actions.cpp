@@ -53,7 +53,8 @@ std::string pid_list(const std::vector<uint32_t>& pids) {
 
 }  // namespace
 
-KillJob::KillJob(uint64_t inode, const std::vector<uint32_t>& pids, int grace_ms, Clock::time_point now) : inode_(inode) {
+KillJob::KillJob(uint64_t inode, const std::vector<uint32_t>& pids, int grace_ms, Clock::time_point now, bool term_first)
+    : inode_(inode) {
     std::set<uint32_t> seen;
     std::vector<Target> opened;
     for (uint32_t pid : pids) {
@@ -83,6 +84,16 @@ KillJob::KillJob(uint64_t inode, const std::vector<uint32_t>& pids, int grace_ms
             continue;
         }
         targets_.push_back(std::move(t));
+    }
+    if (!term_first) {
+        for (auto& t : targets_) {
+            if (pidfd_send_signal(t.pidfd.get(), SIGKILL) == 0) t.killed = true;
+            else t.exited = true;   // ESRCH: gone
+        }
+        phase_ = Phase::kill;
+        deadline_ = now + std::chrono::milliseconds(kKillReapMs);
+        poll(now);
+        return;
     }
     for (auto& t : targets_)
         if (pidfd_send_signal(t.pidfd.get(), SIGTERM) != 0) t.exited = true;   // ESRCH: gone

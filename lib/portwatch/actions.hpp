@@ -6,9 +6,11 @@
 //            then the socket's inode is looked up again in /proc, so a holder
 //            that forked and handed the socket to its child is found (and is
 //            dealt with at the next round: every scan acts again while the
-//            squat persists). The pidfd is opened first and the holder
-//            re-checked through /proc afterwards, so a recycled pid is never
-//            signalled. Never pid 1, a kernel thread, or portwatch itself.
+//            squat persists, and a squat that outlived a kill gets SIGKILL
+//            at once, no SIGTERM to answer by forking again). The pidfd is
+//            opened first and the holder re-checked through /proc afterwards,
+//            so a recycled pid is never signalled. Never pid 1, a kernel
+//            thread, or portwatch itself.
 //
 // A KillJob never blocks: the daemon drives it from its loop's timer
 // (poll(), deadline()); `portwatch scan` waits for its jobs (kill_holders).
@@ -39,8 +41,13 @@ public:
     using Clock = std::chrono::steady_clock;
 
     // Checks every pid (still a holder of `inode`, not pid 1, a kernel thread
-    // or portwatch) and sends SIGTERM to those that pass, all at once.
-    KillJob(uint64_t inode, const std::vector<uint32_t>& pids, int grace_ms, Clock::time_point now = Clock::now());
+    // or portwatch) and sends SIGTERM to those that pass, all at once. With
+    // `term_first` false they get SIGKILL at once and `grace_ms` is not used:
+    // for a squat that outlived a kill (a holder that answers SIGTERM by
+    // handing the socket to a child would win every race against a SIGKILL
+    // that follows the SIGTERM).
+    KillJob(uint64_t inode, const std::vector<uint32_t>& pids, int grace_ms, Clock::time_point now = Clock::now(),
+            bool term_first = true);
     KillJob(KillJob&&) noexcept = default;
     KillJob& operator=(KillJob&&) noexcept = default;
 

@@ -377,7 +377,12 @@ private:
             if (o.wants_kill) {
                 std::vector<uint32_t> pids;
                 for (const auto& pr : o.squatter.processes) pids.push_back(pr.pid);
-                kills_.emplace(key, PendingKill{KillJob(o.squatter.socket.inode, pids, settings_.grace_ms), o.record, o.is_new});
+                // A squat that outlived a kill of its own (a holder answered SIGTERM by handing the
+                // socket to a child, which would do the same) had its grace: SIGKILL, no SIGTERM.
+                const auto seen = memory_.find(key);
+                const bool term_first = seen == memory_.end() || seen->second.rounds <= 1;
+                kills_.emplace(key, PendingKill{KillJob(o.squatter.socket.inode, pids, settings_.grace_ms, Clock::now(), term_first),
+                                                o.record, o.is_new});
             } else if (o.is_new && hooks_) {
                 hooks_->submit(key, hook_environment(o.record), 1, describe(o.record));
             }

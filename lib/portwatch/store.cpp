@@ -285,8 +285,12 @@ Status Database::exec(const char* sql, const char* what) {
 
 Result<Database> Database::open(const std::string& path, OpenOptions options) {
     const bool write = options.access == OpenOptions::Access::write;
-    if (write) PA_TRY(restrict_file(path, options.group, true));
-    else PA_TRY(check_companions_readable(path));
+    // The companions before SQLite opens them: closing any fd of the -shm
+    // later would drop this process's POSIX locks on it (SQLite's DMS lock).
+    if (write) {
+        PA_TRY(restrict_file(path, options.group, true));
+        for (const char* suffix : {"-wal", "-shm"}) PA_TRY(restrict_file(path + suffix, options.group, false));
+    } else PA_TRY(check_companions_readable(path));
     sqlite3* raw = nullptr;
     const int flags = SQLITE_OPEN_READWRITE | (write ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
@@ -305,8 +309,6 @@ Result<Database> Database::open(const std::string& path, OpenOptions options) {
         return database_error(path, "schema version " + std::to_string(*version) + " needs migrating, but the file cannot be written",
                               SQLITE_READONLY, "", 0);
     PA_TRY(db.migrate());
-    if (write)
-        for (const char* suffix : {"-wal", "-shm"}) PA_TRY(restrict_file(path + suffix, options.group, false));
     return db;
 }
 
@@ -323,9 +325,11 @@ Status Database::check_content(int version, bool check_integrity) {
         return logic_error("database '" + path_ + "' has schema version " + std::to_string(version) + ", newer than this portwatch (" +
                            std::to_string(kSchemaVersion) + "); portwatch leaves it as it is: use a newer portwatch, or point --db elsewhere");
     if (version == 0) {
-        Stmt s(db_.get(), "SELECT count(*) FROM sqlite_master");
+        // One statement, one snapshot: another portwatch may be creating the
+        // schema (tables and user_version in one transaction) right now.
+        Stmt s(db_.get(), "SELECT count(*), (SELECT user_version FROM pragma_user_version) FROM sqlite_master");
         if (!s.ok() || s.step() != SQLITE_ROW) return db_error("cannot read the schema");
-        if (s.i64(0) > 0)
+        if (s.i64(0) > 0 && s.i64(1) == 0)
             return logic_error("database '" + path_ + "': not a portwatch database (" + std::to_string(s.i64(0)) +
                                " tables or indexes, no portwatch schema version); " + kLeftAsItIs);
     }

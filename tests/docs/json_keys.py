@@ -48,6 +48,8 @@ TYPES = {
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
+    "boolean or null": lambda v: v is None or isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
     "string or null": lambda v: v is None or isinstance(v, str),
     "integer or null": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
     "array of strings": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
@@ -372,6 +374,7 @@ def run_sandbox(args, sections):
     with tempfile.TemporaryDirectory(prefix="portauth-json-sandbox-") as tmp:
         # The tools keep their state file in the sandbox, never in /run/portauth.
         os.environ["PORTAUTH_RUNTIME_DIR"] = os.path.join(tmp, "run")
+        os.environ["PORTAUTH_STATE_DIR"] = os.path.join(tmp, "state")
         tree = os.path.join(tmp, "policy")
         for d in ("", "byport", "reserve", "reserve/udp"):
             os.mkdir(os.path.join(tree, d))

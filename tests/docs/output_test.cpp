@@ -126,9 +126,30 @@ TEST(DocsListOutput, AlignedWithAndWithoutColour) {
     }
     EXPECT_EQ(format_entries_text({}, "portreserve", "reservations", Palette(true)), "portreserve: no reservations\n");
     EXPECT_EQ(format_entries_json(rows),
-              "[{\"entry\":\"byport/80\",\"principals\":[\"www-data (uid 33)\"]},"
-              "{\"entry\":\"byaddr/127.0.0.1:8080\",\"principals\":[]},"
-              "{\"entry\":\"byport/443\",\"principals\":[\"%web (gid 33)\",\"everyone\"]}]\n");
+              "[{\"entry\":\"byport/80\",\"principals\":[\"www-data (uid 33)\"],\"disabled\":false,\"disabled_reason\":null},"
+              "{\"entry\":\"byaddr/127.0.0.1:8080\",\"principals\":[],\"disabled\":false,\"disabled_reason\":null},"
+              "{\"entry\":\"byport/443\",\"principals\":[\"%web (gid 33)\",\"everyone\"],\"disabled\":false,"
+              "\"disabled_reason\":null}]\n");
+}
+
+// A disabled entry (it fails closed) is not one that lets nobody through by
+// the admin's choice: its row says so, what is left of it, and why.
+TEST(DocsListOutput, DisabledEntriesSayWhyAndWhatIsLeft) {
+    const EntryRows rows = {{"byport/80", {}, "writable by group or other (mode 0570)"},
+                            {"byport/81", {}},
+                            {"udp/5060", {"root (uid 0)"}, "writable by group or other (mode 0660)"}};
+    const std::string plain = format_entries_text(rows, "portauth", "grants", Palette(false));
+    const auto lines = lines_of(plain);
+    ASSERT_EQ(lines.size(), 4u) << plain;
+    EXPECT_EQ(lines[1], "byport/80  nobody (disabled: writable by group or other (mode 0570))");
+    EXPECT_EQ(lines[2], "byport/81  (nobody)");
+    EXPECT_EQ(lines[3], "udp/5060   root (uid 0) only (disabled: writable by group or other (mode 0660))");
+    const std::string coloured = format_entries_text(rows, "portauth", "grants", Palette(true));
+    EXPECT_EQ(strip_escapes(coloured), plain);
+    EXPECT_NE(coloured.find("\033[31mnobody (disabled: "), std::string::npos) << coloured;
+    EXPECT_EQ(format_entries_json({rows[0]}),
+              "[{\"entry\":\"byport/80\",\"principals\":[],\"disabled\":true,"
+              "\"disabled_reason\":\"writable by group or other (mode 0570)\"}]\n");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <sstream>
 
 #include "sandbox.hpp"
 
@@ -39,6 +40,14 @@ int as_user(const Creds& who, const std::vector<std::string>& argv, const std::s
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+// The row of `list` output for `entry`.
+std::string row(const std::string& out, const std::string& entry) {
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(entry + " ", 0) == 0) return line;
+    return "";
 }
 
 class AdversaryEntries : public ::testing::TestWithParam<const char*> {
@@ -98,11 +107,64 @@ TEST_P(AdversaryEntries, OwnersAttackCostsOnlyTheirEntry) {
     expect_policy_holds("after unload + apply");
     EXPECT_EQ(sb->bind(kOwner, "tcp", "127.0.0.1", 80), EACCES);
 
-    // list names the disabled entry.
+    // list names the disabled entry, and what is left of it.
     r = sb->portreserve({"list"});
     EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(row(r.out, "udp/5090").find("root (uid 0) only (disabled: writable by group or other"), std::string::npos) << r.out;
+    EXPECT_EQ(row(r.out, "udp/5060").find("disabled"), std::string::npos) << r.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(ChmodAndSetfacl, AdversaryEntries, ::testing::Values("chmod", "setfacl"));
+
+// What the admin sees of the attack in `list`: the owner's chmod g+w turns
+// their entries off, and the rows say so and why, instead of "(nobody)" for
+// the grant and "owner root" for the reservation. Nothing is applied or bound.
+TEST(AdversaryEntriesList, ListSaysWhichEntriesTheOwnerDisabledAndWhy) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (a root-owned policy tree, other uids)";
+    Sandbox sb;
+    sb.entry("byport/8080", kOwner.uid, kOwner.gid, 0500);
+    sb.entry("reserve/udp/5090", kOwner.uid, kOwner.gid, 0500);
+    sb.entry("byport/80", 0, 0, 0400, "u:52001:x,m::x");
+
+    auto grants = sb.portauth({"list"});
+    ASSERT_EQ(grants.status, 0) << grants.err;
+    EXPECT_EQ(grants.out.find("disabled"), std::string::npos) << grants.out;
+    EXPECT_NE(row(grants.out, "byport/8080").find("owner uid 52001"), std::string::npos) << grants.out;
+
+    for (const char* rel : {"byport/8080", "reserve/udp/5090"})
+        ASSERT_EQ(as_user(kOwner, {}, sb.policy_dir() + "/" + rel, 0570), 0) << rel;
+
+    grants = sb.portauth({"list"});
+    EXPECT_EQ(grants.status, 0) << "list's exit status does not change\n" << grants.err;
+    const std::string grant = row(grants.out, "byport/8080");
+    EXPECT_EQ(grant.find("owner uid 52001"), std::string::npos) << grants.out;
+    EXPECT_NE(grant.find("nobody (disabled: writable by group or other (mode 0570)"), std::string::npos) << grants.out;
+    EXPECT_NE(grant.find("owned by uid 52001"), std::string::npos) << "the row says who can change it again\n" << grants.out;
+    EXPECT_EQ(row(grants.out, "byport/80").find("disabled"), std::string::npos) << "root's entry is not\n" << grants.out;
+    EXPECT_NE(row(grants.out, "byport/80").find("uid 52001"), std::string::npos) << grants.out;
+
+    auto reservations = sb.portreserve({"list"});
+    EXPECT_EQ(reservations.status, 0) << reservations.err;
+    const std::string reservation = row(reservations.out, "udp/5090");
+    EXPECT_NE(reservation.find("root (uid 0) only (disabled: writable by group or other (mode 0570)"), std::string::npos)
+        << reservations.out;
+    EXPECT_EQ(reservation.find("owner"), std::string::npos) << reservations.out;
+
+    grants = sb.portauth({"list", "--json"});
+    EXPECT_EQ(grants.status, 0) << grants.err;
+    EXPECT_NE(grants.out.find("{\"entry\":\"byport/8080\",\"principals\":[],\"disabled\":true,"
+                              "\"disabled_reason\":\"writable by group or other (mode 0570)"),
+              std::string::npos)
+        << grants.out;
+    EXPECT_NE(grants.out.find("{\"entry\":\"byport/80\",\"principals\":[\"uid 52001\"],\"disabled\":false,\"disabled_reason\":null}"),
+              std::string::npos)
+        << grants.out;
+    reservations = sb.portreserve({"list", "--json"});
+    EXPECT_EQ(reservations.status, 0) << reservations.err;
+    EXPECT_NE(reservations.out.find("{\"entry\":\"udp/5090\",\"principals\":[\"root (uid 0)\"],\"disabled\":true,"
+                                    "\"disabled_reason\":\"writable by group or other (mode 0570)"),
+              std::string::npos)
+        << reservations.out;
+}
 
 }  // namespace

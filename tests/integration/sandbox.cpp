@@ -1,8 +1,13 @@
 #include "sandbox.hpp"
 
+#include <tuple>
+#include <utility>
+
 #include <fcntl.h>
 #include <grp.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -138,6 +143,21 @@ int bind_as(const std::string& cgroup, const Creds& who, const std::string& prot
     return code;
 }
 
+bool enter_private_netns() {
+    if (unshare(CLONE_NEWNET) != 0) return false;
+    const int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return false;
+    ifreq ifr{};
+    std::strcpy(ifr.ifr_name, "lo");
+    bool ok = ioctl(s, SIOCGIFFLAGS, &ifr) == 0;
+    ifr.ifr_flags |= IFF_UP;
+    ok = ok && ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
+    const int e = errno;
+    close(s);
+    errno = e;
+    return ok;
+}
+
 Sandbox::Sandbox() {
     char tmpl[] = "/tmp/portauth-test-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
@@ -154,16 +174,23 @@ Sandbox::Sandbox() {
     policy_dir_ = tmp_ + "/policy";
     mkdir(policy_dir_.c_str(), 0755);
     chmod(policy_dir_.c_str(), 0755);
-    // The state file for unprivileged readers goes here, not in /run/portauth,
-    // and this process's children (the tools) inherit it.
-    if (const char* prev = getenv("PORTAUTH_RUNTIME_DIR")) previous_runtime_dir_ = prev;
-    setenv("PORTAUTH_RUNTIME_DIR", (tmp_ + "/run").c_str(), 1);
+    // The state file for unprivileged readers and the last good policy go
+    // here, not in /run/portauth and /var/lib/portauth, and this process's
+    // children (the tools) inherit that.
+    for (auto& [name, dir, previous] : {std::tuple{"PORTAUTH_RUNTIME_DIR", tmp_ + "/run", &previous_runtime_dir_},
+                                        std::tuple{"PORTAUTH_STATE_DIR", tmp_ + "/state", &previous_state_dir_}}) {
+        if (const char* prev = getenv(name)) *previous = prev;
+        setenv(name, dir.c_str(), 1);
+    }
 }
 
 Sandbox::~Sandbox() {
     run({PORTAUTH_BIN, "unload", "--pin-dir", pin_dir_});
-    if (previous_runtime_dir_) setenv("PORTAUTH_RUNTIME_DIR", previous_runtime_dir_->c_str(), 1);
-    else unsetenv("PORTAUTH_RUNTIME_DIR");
+    for (auto& [name, previous] : {std::pair{"PORTAUTH_RUNTIME_DIR", &previous_runtime_dir_},
+                                   std::pair{"PORTAUTH_STATE_DIR", &previous_state_dir_}}) {
+        if (*previous) setenv(name, (*previous)->c_str(), 1);
+        else unsetenv(name);
+    }
     // Kill anything a test left in the cgroup, then remove it.
     if (FILE* f = fopen((cgroup_ + "/cgroup.kill").c_str(), "w")) {
         fputs("1", f);
@@ -209,7 +236,7 @@ ToolResult Sandbox::portauth(std::vector<std::string> args) {
     const std::string& cmd = args.empty() ? std::string() : args[0];
     if (cmd == "apply" || cmd == "check" || cmd == "allow" || cmd == "revoke" || cmd == "list")
         argv.insert(argv.end(), {"--policy-dir", policy_dir_});
-    if (cmd == "apply" || cmd == "status" || cmd == "unload" || cmd == "allow" || cmd == "revoke")
+    if (cmd == "apply" || cmd == "status" || cmd == "unload" || cmd == "check" || cmd == "allow" || cmd == "revoke")
         argv.insert(argv.end(), {"--pin-dir", pin_dir_});
     return run(argv);
 }

@@ -19,6 +19,11 @@ struct ToolResult {
     std::string out, err;
 };
 
+// Moves the calling process into a new network namespace with lo up, so that
+// its binds and the tools it runs never touch the host's ports or sysctls.
+// False (errno set) on failure.
+bool enter_private_netns();
+
 // Runs a program (no shell), waits, captures stdout and stderr.
 ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_text = "");
 
@@ -71,7 +76,7 @@ public:
 
 private:
     std::string tmp_, cgroup_, bpffs_, pin_dir_, policy_dir_;
-    std::optional<std::string> previous_runtime_dir_;
+    std::optional<std::string> previous_runtime_dir_, previous_state_dir_;
 };
 
 }  // namespace sandbox

@@ -1,11 +1,14 @@
 #include <cstdlib>
+#include <ctime>
 
 #include "commands.hpp"
 #include "common/json.hpp"
 #include "engine/engine.hpp"
+#include "engine/last_good.hpp"
 #include "engine/system.hpp"
 #include "output.hpp"
 #include "policy/compile.hpp"
+#include "policy/snapshot.hpp"
 #include "policy/tree.hpp"
 
 namespace portauth::cli {
@@ -23,23 +26,102 @@ Result<std::string> resolve_cgroup(const std::optional<std::string>& requested) 
 
 }  // namespace
 
-int run_apply(const ApplyOptions& o) {
-    auto policy = load_policy(o.common.policy_dir);
-    if (!policy) {
-        spdlog::error("{}; nothing changed, the previous policy (if any) stays in force", policy.error().message());
+namespace {
+
+void print_report(const ApplyOptions& o, const ApplyReport& report, const std::string& policy_dir, const std::string& hash,
+                  bool fallback) {
+    if (o.common.json) {
+        JsonWriter j;
+        j.begin_object()
+            .field("policy_dir", policy_dir)
+            .field("cgroup", report.cgroup)
+            .field("pin_dir", o.common.pin_dir)
+            .field("rules", report.rules)
+            .field("replaced", report.replaced)
+            .field("denial_errno", report.eacces ? "EACCES" : "EPERM")
+            .field("ip_local_reserved_ports_added", format_port_set(report.sysctl_added))
+            .field("tree_hash", hash)
+            .field("fallback", fallback)
+            .field("load_ms", report.load_ms)
+            .field("total_ms", report.total_ms)
+            .end_object();
+        std::printf("%s\n", j.str().c_str());
+        return;
+    }
+    std::printf("portauth: %s %u rule%s from %s to cgroup %s in %.1f ms\n",
+                fallback ? "FALLBACK: enforcing the last good policy,"
+                         : report.replaced ? "replaced the policy with" : "applied",
+                report.rules, report.rules == 1 ? "" : "s", policy_dir.c_str(), report.cgroup.c_str(), report.total_ms);
+    if (!report.sysctl_added.empty())
+        std::printf("portauth: kept out of automatic port selection (ip_local_reserved_ports): %s\n",
+                    format_port_set(report.sysctl_added).c_str());
+    if (!report.eacces) std::printf("portauth: this kernel has no bpf_set_retval; refused binds fail with EPERM\n");
+}
+
+// The tree was refused (`why`). With a policy in force it stays; with none (a
+// boot), the last good policy takes its place, loudly. Always a failure.
+int refused(const ApplyOptions& o, const std::string& why) {
+    auto st = engine_status(o.common.pin_dir);
+    if (st && st->active) {
+        spdlog::error("{}; nothing changed, {} stays in force", why,
+                      st->fallback ? "the last good policy (loaded as a fallback)" : "the previous policy");
         return kExitFailure;
     }
-    auto image = compile_policy(*policy);
+    if (o.no_fallback) {
+        spdlog::error("{}; nothing is enforced (--no-fallback: the last good policy was not loaded)", why);
+        return kExitFailure;
+    }
+    auto last = load_last_good(o.common.pin_dir);
+    if (!last) {
+        spdlog::error("{}; nothing is enforced: no last good policy to fall back on ({})", why,
+                      last.error().err == ENOENT ? last_good_path(o.common.pin_dir) + " does not exist" : last.error().message());
+        return kExitFailure;
+    }
+    if (last->policy.dir != o.common.policy_dir) {
+        spdlog::error("{}; nothing is enforced: the last good policy ({}) is from {}, not {}, so it was not loaded", why,
+                      last_good_path(o.common.pin_dir), last->policy.dir, o.common.policy_dir);
+        return kExitFailure;
+    }
+    spdlog::error("{}", why);
+    auto image = compile_policy(last->policy);
     if (!image) {
-        spdlog::error("{}: {}; nothing changed", o.common.policy_dir, image.error().message());
+        spdlog::error("nothing is enforced: the last good policy {} does not compile: {}", last_good_path(o.common.pin_dir),
+                      image.error().message());
         return kExitFailure;
     }
     auto cgroup = resolve_cgroup(o.cgroup);
     if (!cgroup) {
         report_error(cgroup.error());
+        return kExitFailure;
+    }
+    EngineTarget target{o.common.pin_dir, *cgroup, o.common.policy_dir, last->hash, true};
+    auto report = engine_apply(*image, target);
+    if (!report) {
+        spdlog::error("nothing is enforced: loading the last good policy failed: {}", report.error().message());
+        return kExitFailure;
+    }
+    spdlog::error("FALLBACK: the tree at {} was refused and nothing was enforced, so the last good policy (applied {}, "
+                  "hash {}) is enforced instead; fix the tree and run 'portauth apply'",
+                  o.common.policy_dir, format_utc(last->saved_at), last->hash.substr(0, 12));
+    print_report(o, *report, o.common.policy_dir, last->hash, true);
+    if (report->after_swap) spdlog::error("the last good policy is applied, but {}", report->after_swap->message());
+    return kExitFailure;
+}
+
+}  // namespace
+
+int run_apply(const ApplyOptions& o) {
+    auto policy = load_policy(o.common.policy_dir);
+    if (!policy) return refused(o, policy.error().message());
+    auto image = compile_policy(*policy);
+    if (!image) return refused(o, o.common.policy_dir + ": " + image.error().message());
+    auto cgroup = resolve_cgroup(o.cgroup);
+    if (!cgroup) {
+        report_error(cgroup.error());
         return o.cgroup ? kExitUsage : kExitFailure;
     }
-    EngineTarget target{o.common.pin_dir, *cgroup, o.common.policy_dir};
+    const std::string hash = policy_hash(*policy);
+    EngineTarget target{o.common.pin_dir, *cgroup, o.common.policy_dir, hash, false};
     auto report = engine_apply(*image, target);
     if (!report) {
         spdlog::error("{}; the previous policy (if any) stays in force", report.error().message());
@@ -49,35 +131,15 @@ int run_apply(const ApplyOptions& o) {
     // form (lib/policy/model.hpp, DisabledEntry): say which, and exit 2.
     for (const auto& d : policy->disabled)
         spdlog::warn("{}/{}: {}", o.common.policy_dir, d.origin.file, d.reason);
+    // What a boot falls back on when the tree is refused then.
+    if (Status s = save_last_good(*policy, report->cgroup, o.common.pin_dir); !s)
+        spdlog::warn("the policy is applied, but it could not be kept as the last good policy: {}", s.error().message());
     if (report->after_swap) {
         // The new policy is enforced; a step after the swap failed.
         spdlog::error("the policy is applied, but {}", report->after_swap->message());
         return kExitFailure;
     }
-    if (o.common.json) {
-        JsonWriter j;
-        j.begin_object()
-            .field("policy_dir", o.common.policy_dir)
-            .field("cgroup", report->cgroup)
-            .field("pin_dir", o.common.pin_dir)
-            .field("rules", report->rules)
-            .field("replaced", report->replaced)
-            .field("denial_errno", report->eacces ? "EACCES" : "EPERM")
-            .field("ip_local_reserved_ports_added", format_port_set(report->sysctl_added))
-            .field("load_ms", report->load_ms)
-            .field("total_ms", report->total_ms)
-            .end_object();
-        std::printf("%s\n", j.str().c_str());
-    } else {
-        std::printf("portauth: %s %u rule%s from %s to cgroup %s in %.1f ms\n",
-                    report->replaced ? "replaced the policy with" : "applied", report->rules,
-                    report->rules == 1 ? "" : "s", o.common.policy_dir.c_str(), report->cgroup.c_str(), report->total_ms);
-        if (!report->sysctl_added.empty())
-            std::printf("portauth: kept out of automatic port selection (ip_local_reserved_ports): %s\n",
-                        format_port_set(report->sysctl_added).c_str());
-        if (!report->eacces)
-            std::printf("portauth: this kernel has no bpf_set_retval; refused binds fail with EPERM\n");
-    }
+    print_report(o, *report, o.common.policy_dir, hash, false);
     if (!policy->disabled.empty()) {
         spdlog::warn("applied with {} entr{} disabled (failing closed); the rest of the policy is enforced",
                      policy->disabled.size(), policy->disabled.size() == 1 ? "y" : "ies");

@@ -3,12 +3,15 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "commands.hpp"
 #include "common/json.hpp"
 #include "common/parse.hpp"
 #include "common/term.hpp"
+#include "engine/engine.hpp"
+#include "engine/last_good.hpp"
 #include "engine/system.hpp"
 #include "output.hpp"
 #include "policy/decide.hpp"
@@ -103,14 +106,51 @@ int run_check(const CheckOptions& o) {
         report_error(who.error());
         return kExitUsage;
     }
-    auto policy = load_policy(o.common.policy_dir);
-    if (!policy) {
-        report_error(policy.error());
+    // By default the answer is the kernel's: the enforced policy, kept as the
+    // last good policy by apply. --tree, or when that cannot be read, the files.
+    std::optional<Policy> enforced;
+    std::string from, note;
+    if (!o.tree) {
+        auto st = engine_status(o.common.pin_dir);
+        if (!st) {
+            note = "the enforced policy could not be read (" + st.error().message() + "); answered from the tree";
+        } else if (!st->active) {
+            note = "nothing is enforced at " + o.common.pin_dir + "; answered from the tree";
+        } else if (st->policy_dir != o.common.policy_dir) {
+            note = "the enforced policy is from " + st->policy_dir + "; answered from the tree at " + o.common.policy_dir;
+        } else if (auto last = load_last_good(o.common.pin_dir); !last || last->hash != st->tree_hash) {
+            note = "the enforced policy is not on record (" +
+                   (last ? "the last good policy at " + last_good_path(o.common.pin_dir) + " is another one"
+                         : last.error().message()) +
+                   "); answered from the tree";
+        } else {
+            enforced = std::move(last->policy);
+            from = "the enforced policy (generation " + std::to_string(st->generation) + (st->fallback ? ", a fallback" : "") + ")";
+        }
+    }
+    auto tree = load_policy(o.common.policy_dir);
+    if (!tree && !enforced) {
+        report_error(tree.error());
         return kExitFailure;
     }
+    if (!enforced) from = "the tree at " + o.common.policy_dir;
+    const Policy& policy = enforced ? *enforced : *tree;
     BindRequest req{spec->proto, spec->addr, spec->port};
     HostFacts host{unprivileged_port_start(), who->cap};
-    Decision d = decide(*policy, req, who->creds, host);
+    Decision d = decide(policy, req, who->creds, host);
+    // The files may say something else than the kernel enforces: say so.
+    std::optional<Decision> tree_d;
+    if (enforced) {
+        if (!tree) {
+            note = "the tree at " + o.common.policy_dir + " would be refused now: " + tree.error().message();
+        } else {
+            tree_d = decide(*tree, req, who->creds, host);
+            if (tree_d->allowed != d.allowed || tree_d->rule.has_value() != d.rule.has_value() ||
+                (tree_d->rule && tree_d->rule->str() != d.rule->str()))
+                note = std::string("the tree at ") + o.common.policy_dir + " now says " + (tree_d->allowed ? "ALLOWED" : "REFUSED") +
+                       (tree_d->rule ? " (" + tree_d->rule->str() + ")" : "") + ": run 'portauth apply' to enforce it";
+        }
+    }
     if (o.common.json) {
         JsonWriter j;
         j.begin_object()
@@ -124,7 +164,11 @@ int run_check(const CheckOptions& o) {
             .field("capability_waived", d.cap_waived);
         if (d.rule) j.field("entry", d.rule->str());
         else j.key("entry").null();
-        j.field("reason", d.reason).end_object();
+        j.field("reason", d.reason).field("source", enforced ? "enforced" : "tree");
+        if (tree_d) j.field("tree_allowed", tree_d->allowed);
+        else j.key("tree_allowed").null();
+        if (!note.empty()) j.field("note", note);
+        j.end_object();
         std::printf("%s\n", j.str().c_str());
     } else {
         const Palette palette = stdout_palette();
@@ -132,6 +176,8 @@ int run_check(const CheckOptions& o) {
                     who->label.c_str(), palette.paint(d.allowed ? "ALLOWED" : "REFUSED", d.allowed ? Tone::good : Tone::bad).c_str());
         std::printf("  decided by: %s%s\n", by_name(d.by), d.rule ? (" (" + d.rule->str() + ")").c_str() : "");
         std::printf("  why:        %s\n", d.reason.c_str());
+        std::printf("  from:       %s\n", from.c_str());
+        if (!note.empty()) std::printf("  note:       %s\n", note.c_str());
     }
     return d.allowed ? kExitOk : kExitNo;
 }

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <optional>
 
 #include "commands.hpp"
 #include "common/json.hpp"
@@ -63,10 +65,13 @@ void print_entries(const char* tool, bool json, const EntryRows& rows, const cha
 std::string format_entries_json(const EntryRows& rows) {
     JsonWriter j;
     j.begin_array();
-    for (const auto& [entry, who] : rows) {
-        j.begin_object().field("entry", entry).key("principals").begin_array();
-        for (const auto& w : who) j.value(w);
-        j.end_array().end_object();
+    for (const auto& row : rows) {
+        j.begin_object().field("entry", row.entry).key("principals").begin_array();
+        for (const auto& w : row.who) j.value(w);
+        j.end_array().field("disabled", row.disabled_reason.has_value()).key("disabled_reason");
+        if (row.disabled_reason) j.value(*row.disabled_reason);
+        else j.null();
+        j.end_object();
     }
     j.end_array();
     return j.str() + "\n";
@@ -75,13 +80,19 @@ std::string format_entries_json(const EntryRows& rows) {
 std::string format_entries_text(const EntryRows& rows, const char* tool, const char* what, const Palette& palette) {
     if (rows.empty()) return std::string(tool) + ": no " + what + "\n";
     size_t width = 5;
-    for (const auto& r : rows) width = std::max(width, r.first.size());
+    for (const auto& r : rows) width = std::max(width, r.entry.size());
     std::string out = fmt::format("{:<{}}  {}\n", "ENTRY", width, "WHO");
-    for (const auto& [entry, who] : rows) {
+    for (const auto& row : rows) {
         std::string list;
-        for (const auto& w : who) list += (list.empty() ? "" : ", ") + w;
-        // An entry that lets nobody through is worth a second look.
-        out += fmt::format("{:<{}}  {}\n", entry, width, list.empty() ? palette.paint("(nobody)", Tone::warning) : list);
+        for (const auto& w : row.who) list += (list.empty() ? "" : ", ") + w;
+        std::string who;
+        if (row.disabled_reason)
+            // Failing closed: say what is left of the entry, and why.
+            who = palette.paint((list.empty() ? "nobody" : list + " only") + " (disabled: " + *row.disabled_reason + ")", Tone::bad);
+        else
+            // An entry that lets nobody through is worth a second look.
+            who = list.empty() ? palette.paint("(nobody)", Tone::warning) : list;
+        out += fmt::format("{:<{}}  {}\n", row.entry, width, who);
     }
     return out;
 }
@@ -102,15 +113,36 @@ int run_reserve_release(const EditOptions& o) {
     return edit<ReserveSpec>(o, "portreserve", parse_reserve_spec, [](const std::string& d, const ReserveSpec& s, const std::vector<Principal>& p) { return reserve_release(d, s, p); }, "released", false);
 }
 
+namespace {
+
+// Why each disabled entry is disabled, by its file relative to the policy dir.
+std::map<std::string, std::string> disabled_by_file(const Policy& policy) {
+    std::map<std::string, std::string> out;
+    for (const auto& d : policy.disabled) out.emplace(d.origin.file, d.reason);
+    return out;
+}
+
+std::optional<std::string> reason_for(const std::map<std::string, std::string>& disabled, const Origin& origin) {
+    const auto it = disabled.find(origin.file);
+    if (it == disabled.end()) return std::nullopt;
+    return it->second;
+}
+
+}  // namespace
+
 int run_list(const Common& o) {
     auto policy = load_policy(o.policy_dir);
     if (!policy) {
         report_error(policy.error());
         return kExitFailure;
     }
+    const auto disabled = disabled_by_file(*policy);
+    // A disabled grant is loaded in its closed form, which lets nobody through.
     EntryRows rows;
-    for (const auto& g : policy->port_grants) rows.push_back({g.origin.str(), describe_access(g.access)});
-    for (const auto& g : policy->addr_grants) rows.push_back({g.origin.str(), describe_access(g.access)});
+    for (const auto& g : policy->port_grants)
+        rows.push_back({g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin)});
+    for (const auto& g : policy->addr_grants)
+        rows.push_back({g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin)});
     for (const auto& f : policy->uid_grants)
         for (const auto& line : f.lines) {
             std::string addrs = line.addrs.low == line.addrs.high ? line.addrs.low.str()
@@ -118,7 +150,7 @@ int run_list(const Common& o) {
             std::string ports = std::to_string(line.port_min) +
                                 (line.port_max != line.port_min ? "-" + std::to_string(line.port_max) : "");
             rows.push_back({line.origin.str() + " (" + addrs + "," + ports + ")",
-                            {format_principal(user_principal(f.uid))}});
+                            {format_principal(user_principal(f.uid))}, reason_for(disabled, f.origin)});
         }
     print_entries("portauth", o.json, rows, "grants");
     return kExitOk;
@@ -130,10 +162,15 @@ int run_reserve_list(const Common& o) {
         report_error(policy.error());
         return kExitFailure;
     }
+    const auto disabled = disabled_by_file(*policy);
     EntryRows rows;
     for (const auto& r : policy->reservations) {
         ReserveSpec spec{r.proto, r.port_min, r.port_max, r.addr};
-        rows.push_back({format_reserve_spec(spec), describe_access(r.access)});
+        auto reason = reason_for(disabled, r.origin);
+        // A disabled reservation keeps its port for uid 0 alone, whatever
+        // root-exempt says; its closed form names root as the owner, which it is not.
+        std::vector<std::string> who = reason ? std::vector<std::string>{format_principal(user_principal(0))} : describe_access(r.access);
+        rows.push_back({format_reserve_spec(spec), std::move(who), std::move(reason)});
     }
     print_entries("portreserve", o.json, rows, "reservations");
     return kExitOk;

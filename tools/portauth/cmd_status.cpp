@@ -9,25 +9,60 @@
 #include "common/json.hpp"
 #include "common/term.hpp"
 #include "engine/engine.hpp"
+#include "engine/last_good.hpp"
 #include "engine/system.hpp"
+#include "policy/tree.hpp"
 #include "output.hpp"
 
 namespace portauth::cli {
 
 namespace {
 
-std::string format_time(uint64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return buf;
+void json_strings(JsonWriter& j, const std::vector<std::string>& v) {
+    j.begin_array();
+    for (const auto& x : v) j.value(x);
+    j.end_array();
 }
 
 }  // namespace
 
-std::string format_status_json(const EngineStatus& st, const std::string& pin_dir) {
+const char* tree_state_name(TreeComparison::State s) {
+    switch (s) {
+        case TreeComparison::State::unchanged: return "unchanged";
+        case TreeComparison::State::changed: return "changed";
+        case TreeComparison::State::refused: return "refused";
+        case TreeComparison::State::unknown: break;
+    }
+    return "unknown";
+}
+
+TreeComparison compare_tree(const EngineStatus& st, const std::string& pin_dir) {
+    TreeComparison t;
+    if (!st.active || st.policy_dir.empty()) return t;
+    auto now = load_policy(st.policy_dir);
+    auto last = load_last_good(pin_dir);
+    const bool last_matches = last && !st.tree_hash.empty() && last->hash == st.tree_hash;
+    if (last_matches) t.disabled = last->policy.disabled;
+    if (!now) {
+        t.state = TreeComparison::State::refused;
+        t.detail = now.error().message();
+        return t;
+    }
+    if (st.tree_hash.empty()) {
+        t.detail = "the enforced policy records no hash (applied by an older portauth); run 'portauth apply'";
+        return t;
+    }
+    if (policy_hash(*now) == st.tree_hash) {
+        t.state = TreeComparison::State::unchanged;
+        return t;
+    }
+    t.state = TreeComparison::State::changed;
+    if (last_matches) t.drift = policy_drift(last->policy, *now);
+    else t.detail = "the last good policy at " + last_good_path(pin_dir) + " is not the enforced one, so only the hash differs";
+    return t;
+}
+
+std::string format_status_json(const EngineStatus& st, const std::string& pin_dir, const TreeComparison* tree) {
     JsonWriter j;
     j.begin_object().field("active", st.active).field("pin_dir", pin_dir);
     if (!st.problem.empty()) j.field("problem", st.problem);
@@ -42,7 +77,23 @@ std::string format_status_json(const EngineStatus& st, const std::string& pin_di
             .field("netns_cookie", st.netns_cookie)
             .field("prog_id_bind4", st.prog_id_bind4)
             .field("prog_id_bind6", st.prog_id_bind6)
-            .field("ip_local_reserved_ports_added", format_port_set(st.sysctl_ports));
+            .field("ip_local_reserved_ports_added", format_port_set(st.sysctl_ports))
+            .field("tree_hash", st.tree_hash)
+            .field("fallback", st.fallback);
+        if (tree) {
+            j.key("tree").begin_object().field("state", tree_state_name(tree->state));
+            if (!tree->detail.empty()) j.field("detail", tree->detail);
+            j.key("added");
+            json_strings(j, tree->drift.added);
+            j.key("removed");
+            json_strings(j, tree->drift.removed);
+            j.key("changed");
+            json_strings(j, tree->drift.changed);
+            j.end_object();
+            j.key("disabled").begin_array();
+            for (const auto& d : tree->disabled) j.begin_object().field("entry", d.origin.str()).field("reason", d.reason).end_object();
+            j.end_array();
+        }
         j.key("rules").begin_array();
         for (const auto& r : st.rules)
             j.begin_object().field("id", r.id).field("entry", r.name).field("allowed", r.allowed).field("denied", r.denied).end_object();
@@ -52,19 +103,39 @@ std::string format_status_json(const EngineStatus& st, const std::string& pin_di
     return j.str() + "\n";
 }
 
-std::string format_status_text(const EngineStatus& st, const std::string& pin_dir, const Palette& palette) {
+std::string format_status_text(const EngineStatus& st, const std::string& pin_dir, const Palette& palette,
+                               const TreeComparison* tree) {
     if (!st.active) return "portauth: " + palette.paint("not active", Tone::bad) + ": " + st.problem + "\n";
     std::string out = "portauth: " + palette.paint("active", Tone::good) + "\n";
     // Active, but the engine noticed something (an interrupted apply, say): the
     // same sentence --json has as "problem".
-    if (!st.problem.empty()) out += "portauth: " + palette.paint("warning", Tone::warning) + ": " + st.problem + "\n";
+    const std::string warning = "portauth: " + palette.paint("warning", Tone::warning) + ": ";
+    if (!st.problem.empty()) out += warning + st.problem + "\n";
+    if (st.fallback)
+        out += warning + "FALLBACK: this is the last good policy, loaded because the tree at " + st.policy_dir +
+               " was refused; fix the tree and run 'portauth apply'\n";
+    if (tree && tree->state == TreeComparison::State::changed)
+        out += warning + "the tree changed since the last apply" +
+               (tree->drift.empty() ? " (" + tree->detail + ")" : ": " + tree->drift.summary()) +
+               "; the kernel enforces the policy as applied; run 'portauth apply'\n";
+    if (tree && tree->state == TreeComparison::State::refused && !st.fallback)
+        out += warning + "the tree as it is now would be refused (" + tree->detail + "); the enforced policy stays until it is fixed\n";
+    if (tree)
+        for (const auto& d : tree->disabled)
+            out += warning + "entry " + d.origin.str() + " is disabled (failing closed): " + d.reason + "\n";
     out += fmt::format("  cgroup:        {}\n", st.cgroup);
     out += fmt::format("  policy dir:    {}\n", st.policy_dir);
-    out += fmt::format("  applied:       {} (generation {})\n", format_time(st.applied_at), st.generation);
+    out += fmt::format("  applied:       {} (generation {})\n", format_utc(st.applied_at), st.generation);
     out += fmt::format("  rules:         {}\n", st.rule_count);
     out += fmt::format("  root exempt:   {}\n", st.root_exempt ? "yes" : "no (strict)");
     out += fmt::format("  refusals fail: {}\n", st.eacces ? "EACCES" : "EPERM");
     out += fmt::format("  pinned at:     {}\n", pin_dir);
+    if (!st.tree_hash.empty())
+        out += fmt::format("  policy hash:   {}{}\n", st.tree_hash.substr(0, 16),
+                           !tree ? ""
+                           : tree->state == TreeComparison::State::unchanged ? " (the tree is unchanged)"
+                           : tree->state == TreeComparison::State::changed   ? " (the tree has changed)"
+                                                                              : "");
     if (!st.sysctl_ports.empty())
         out += fmt::format("  ip_local_reserved_ports (ours): {}\n", format_port_set(st.sysctl_ports));
     if (st.rules.empty()) return out;
@@ -91,7 +162,9 @@ int run_status(const Common& o) {
         report_error(st.error());
         return kExitFailure;
     }
-    const std::string out = o.json ? format_status_json(*st, o.pin_dir) : format_status_text(*st, o.pin_dir, stdout_palette());
+    const TreeComparison tree = compare_tree(*st, o.pin_dir);
+    const TreeComparison* t = st->active ? &tree : nullptr;
+    const std::string out = o.json ? format_status_json(*st, o.pin_dir, t) : format_status_text(*st, o.pin_dir, stdout_palette(), t);
     std::printf("%s", out.c_str());
     return st->active ? kExitOk : kExitNo;
 }

@@ -8,7 +8,8 @@
 //   2   apply (and the edits that re-apply): applied, with entries disabled
 //       (entries someone other than root can change fail closed; each is named)
 //   100 usage error
-//   111 failure: a policy refused (the previous one stays), a system call failed
+//   111 failure: a policy refused (the previous one stays, or, when nothing was
+//       enforced, the last good policy is loaded in its place), a system call failed
 //   126 adverb: PROGRAM is not executable;  127: PROGRAM not found
 #pragma once
 
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "policy/model.hpp"
+#include "policy/snapshot.hpp"
 
 namespace portauth {
 class Palette;
@@ -42,10 +45,12 @@ struct Common {
 struct ApplyOptions {
     Common common;
     std::optional<std::string> cgroup;
+    bool no_fallback = false;   // a refused tree with nothing enforced: load nothing, not the last good policy
 };
 
 struct CheckOptions {
     Common common;
+    bool tree = false;          // answer from the files now, not from the enforced policy
     std::optional<std::string> user;
     std::vector<std::string> groups;
     std::string spec;
@@ -84,8 +89,20 @@ using portauth::default_pin_dir;   // engine/engine.hpp
 
 // What the commands print, without I/O (for them and their tests). Text is for
 // people: aligned, coloured through `palette`; JSON is stable (docs/json.md).
-std::string format_status_json(const EngineStatus&, const std::string& pin_dir);
-std::string format_status_text(const EngineStatus&, const std::string& pin_dir, const Palette& palette);
+// What the files say now next to what is enforced: status compares the tree
+// with the last good policy (engine/last_good.hpp) the enforced one came from.
+struct TreeComparison {
+    enum class State { unknown, unchanged, changed, refused };
+    State state = State::unknown;
+    std::string detail;                   // refused: why; unknown: why it could not be compared
+    PolicyDrift drift;                    // changed: entry by entry (empty when only the hash is known)
+    std::vector<DisabledEntry> disabled;  // entries the enforced policy holds closed
+};
+TreeComparison compare_tree(const EngineStatus&, const std::string& pin_dir);   // reads files
+const char* tree_state_name(TreeComparison::State);
+std::string format_status_json(const EngineStatus&, const std::string& pin_dir, const TreeComparison* tree = nullptr);
+std::string format_status_text(const EngineStatus&, const std::string& pin_dir, const Palette& palette,
+                               const TreeComparison* tree = nullptr);
 // The rows of `list`: an entry, who it lets through, and why it is disabled
 // when it is (lib/policy/model.hpp, DisabledEntry: it fails closed - a grant
 // lets nobody through, a reservation is root's only - and `who` says so).

@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
     add_pin_dir(apply);
     add_json(apply);
     apply->add_option("--cgroup", apply_opts.cgroup, "attach to this cgroup v2 directory (default: the cgroup v2 root)");
+    apply->add_flag("--no-fallback", apply_opts.no_fallback,
+                    "when the tree is refused and nothing is enforced, enforce nothing (default: the last good policy)");
 
     auto* status = app.add_subcommand("status", "is enforcement active, where, with which entries and counters");
     add_pin_dir(status);
@@ -100,6 +102,8 @@ int main(int argc, char** argv) {
     auto* check = app.add_subcommand("check", "would a bind be allowed, by which entry, and why");
     add_policy_dir(check);
     add_json(check);
+    add_pin_dir(check);
+    check->add_flag("--tree", check_opts.tree, "answer from the files as they are now, not from the enforced policy");
     check->add_option("--user", check_opts.user, "ask for this user (name or uid) instead of the caller");
     check->add_option("--group", check_opts.groups, "the first is the effective gid, the rest supplementary; replaces the user's groups (repeatable)")
         ->allow_extra_args(false);

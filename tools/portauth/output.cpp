@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <cstdlib>
+#include <ctime>
 
 namespace portauth::cli {
 
@@ -12,6 +13,15 @@ void setup_logging(const char* tool) {
     const char* debug = std::getenv("PORTAUTH_DEBUG");
     logger->set_level(debug && *debug && std::string(debug) != "0" ? spdlog::level::debug : spdlog::level::info);
     spdlog::set_default_logger(logger);
+}
+
+std::string format_utc(int64_t seconds) {
+    const std::time_t tt = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
 }
 
 }  // namespace portauth::cli

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
 #include <string>
 
 #include "common/result.hpp"
@@ -13,5 +14,8 @@ namespace portauth::cli {
 void setup_logging(const char* tool);
 
 inline void report_error(const Error& e) { spdlog::error("{}", e.message()); }
+
+// Seconds since the Epoch as "2024-05-01 12:00:00 UTC".
+std::string format_utc(int64_t seconds);
 
 }  // namespace portauth::cli
