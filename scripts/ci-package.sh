@@ -61,7 +61,7 @@ if dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|co
 fi
 # /run/portauth may hold state files of scratch engines pinned elsewhere (a
 # test run that was killed); only the default engine's state means an install.
-run_before=$(ls -A /run/portauth 2>/dev/null | sort | tr '\n' ' ')
+run_before=$({ ls -A /run/portauth 2>/dev/null || true; } | sort | tr '\n' ' ')
 for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /etc/portauth /etc/default/portauth \
          /run/portauth/sys-fs-bpf-portauth.state /var/lib/portauth/sys-fs-bpf-portauth.policy /sys/fs/bpf/portauth \
          /lib/systemd/system/portauth.service; do
@@ -209,7 +209,7 @@ for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /usr/share/por
          /etc/systemd/system/multi-user.target.wants/portwatch.service; do
   [ ! -e "$p" ] && [ ! -L "$p" ] || left+=("$p")
 done
-run_after=$(ls -A /run/portauth 2>/dev/null | sort | tr '\n' ' ')
+run_after=$({ ls -A /run/portauth 2>/dev/null || true; } | sort | tr '\n' ' ')
 [ "$run_after" = "$run_before" ] || left+=("/run/portauth (before: '${run_before}', after: '${run_after}')")
 ((${#left[@]} == 0)) || fail "left after purge: ${left[*]}"
 ! dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files' || fail "dpkg still knows portauth"
