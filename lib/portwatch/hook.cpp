@@ -11,12 +11,13 @@
 #include <algorithm>
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
-#include <boost/process/env.hpp>
-#include <boost/process/environment.hpp>
 #include <boost/process/exe.hpp>
 #include <boost/process/extend.hpp>
 #include <boost/process/io.hpp>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -91,16 +92,26 @@ void HookRunner::start(const std::string& key, Pending p, std::vector<HookFinish
     if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail(sys_error("cannot start the hook: pipe"));
     Fd rd(pipefd[0]), wr(pipefd[1]);
     (void)::fcntl(rd.get(), F_SETFL, O_NONBLOCK);
-    bp::environment env = boost::this_process::environment();
-    for (const auto& [k, v] : p.env) env[k] = v;
-    env["PORTWATCH_COUNT"] = std::to_string(p.count);
+    // The hook's environment: ours without the PORTWATCH_* names, then its
+    // values. Built here, as an envp, not with Boost.Process's environment,
+    // whose lookups (1.74) read past the end of entries shorter than the key.
+    std::vector<std::string> entries;
+    for (char** e = environ; e && *e; ++e)
+        if (std::string_view(*e).rfind("PORTWATCH_", 0) != 0) entries.emplace_back(*e);
+    for (const auto& [k, v] : p.env) entries.push_back(k + "=" + v);
+    entries.push_back("PORTWATCH_COUNT=" + std::to_string(p.count));
+    std::vector<char*> envp;
+    for (auto& e : entries) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    char** const envp_ptr = envp.data();
     const int out_fd = wr.get();
     std::error_code ec;
     // Only async-signal-safe calls in the exec-setup hook: it runs between fork and exec.
     bp::child child(
-        bp::exe = "/bin/sh", bp::args = {"-c", settings_.command}, env, bp::std_in < bp::null,
+        bp::exe = "/bin/sh", bp::args = {"-c", settings_.command}, bp::std_in < bp::null,
         bp::extend::on_exec_setup =
-            [out_fd](auto&) {
+            [out_fd, envp_ptr](auto& exec) {
+                exec.env = envp_ptr;
                 sigset_t none;
                 sigemptyset(&none);
                 sigprocmask(SIG_SETMASK, &none, nullptr);
