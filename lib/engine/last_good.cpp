@@ -30,32 +30,6 @@ std::optional<std::string> header_value(const std::string& text, size_t& pos, co
     return line.substr(key.size() + 1);
 }
 
-std::string percent(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c > ' ' && c <= '~' && c != '%') out += static_cast<char>(c);
-        else {
-            char b[4];
-            std::snprintf(b, sizeof b, "%%%02X", c);
-            out += b;
-        }
-    }
-    return out;
-}
-
-std::string unpercent(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size()) {
-            out += static_cast<char>(std::strtol(s.substr(i + 1, 2).c_str(), nullptr, 16));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
 Status check_private(const struct stat& st, const std::string& path, bool dir) {
     if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
         return logic_error("'" + path + "' is not a " + (dir ? "directory" : "regular file"));
@@ -83,7 +57,7 @@ Status save_last_good(const Policy& policy, const std::string& cgroup, const std
     PA_TRY(check_private(dst, dir, true));
     const std::string body = serialize_policy(policy);
     const std::string text = std::string(kHeader) + "\nsaved_at " + std::to_string(std::time(nullptr)) + "\npolicy_dir " +
-                             percent(policy.dir) + "\ncgroup " + percent(cgroup) + "\nhash " + policy_hash(policy) + "\n" + body;
+                             percent_encode(policy.dir) + "\ncgroup " + percent_encode(cgroup) + "\nhash " + policy_hash(policy) + "\n" + body;
     const std::string path = last_good_path(pin_dir), tmp = path + ".tmp";
     ::unlink(tmp.c_str());
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -145,11 +119,11 @@ Result<LastGood> load_last_good(const std::string& pin_dir) {
     if (!policy) return policy.error();
     LastGood lg;
     lg.policy = std::move(*policy);
-    lg.policy.dir = unpercent(*policy_dir);
+    lg.policy.dir = percent_decode(*policy_dir).value_or("");
     lg.hash = policy_hash(lg.policy);
     if (lg.hash != *hash) return logic_error("'" + path + "' is damaged: its policy does not match the hash it records");
     lg.saved_at = static_cast<int64_t>(parse_decimal(*saved, INT64_MAX).value_or(0));
-    lg.cgroup = unpercent(*cgroup);
+    lg.cgroup = percent_decode(*cgroup).value_or("");
     return lg;
 }
 

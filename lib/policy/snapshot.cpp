@@ -12,43 +12,6 @@ namespace {
 
 constexpr std::string_view kMagic = "portauth-policy 1";
 
-std::string enc(std::string_view s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (c > ' ' && c <= '~' && c != '%') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 0xf];
-        }
-    }
-    return out.empty() ? "%" : out;   // "%" alone: the empty string
-}
-
-std::optional<std::string> dec(std::string_view s) {
-    if (s == "%") return std::string();
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size()) return std::nullopt;
-        auto hex = [](char c) -> int {
-            if (c >= '0' && c <= '9') return c - '0';
-            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-            return -1;
-        };
-        const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
-        if (hi < 0 || lo < 0) return std::nullopt;
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-    }
-    return out;
-}
-
 std::string ids(const std::vector<AclEntry>& v) {
     if (v.empty()) return "-";
     std::string out;
@@ -72,23 +35,23 @@ std::vector<Record> records(const Policy& p) {
     std::vector<Record> out;
     out.push_back({"portauth.conf", std::string("root_exempt ") + (p.settings.root_exempt ? "1" : "0")});
     for (const auto& d : p.disabled)
-        out.push_back({d.origin.file, "disabled " + enc(d.origin.file) + " " + std::to_string(d.origin.line) + " " + enc(d.reason)});
+        out.push_back({d.origin.file, "disabled " + percent_encode(d.origin.file) + " " + std::to_string(d.origin.line) + " " + percent_encode(d.reason)});
     for (const auto& g : p.port_grants)
-        out.push_back({g.origin.file, "port " + std::to_string(g.port) + " " + enc(g.origin.file) + " " + access_fields(g.access)});
+        out.push_back({g.origin.file, "port " + std::to_string(g.port) + " " + percent_encode(g.origin.file) + " " + access_fields(g.access)});
     for (const auto& g : p.addr_grants)
         out.push_back({g.origin.file, "addr " + g.addr.str() + " " + std::to_string(g.port) + " " + std::to_string(g.rank) + " " +
-                                          enc(g.origin.file) + " " + access_fields(g.access)});
+                                          percent_encode(g.origin.file) + " " + access_fields(g.access)});
     for (const auto& u : p.uid_grants) {
-        out.push_back({u.origin.file, "uid " + std::to_string(u.uid) + " " + (u.bang ? "1" : "0") + " " + enc(u.origin.file)});
+        out.push_back({u.origin.file, "uid " + std::to_string(u.uid) + " " + (u.bang ? "1" : "0") + " " + percent_encode(u.origin.file)});
         for (const auto& l : u.lines)
             out.push_back({u.origin.file, "uidline " + l.addrs.low.str() + " " + l.addrs.high.str() + " " +
                                               std::to_string(l.port_min) + " " + std::to_string(l.port_max) + " " +
-                                              enc(l.origin.file) + " " + std::to_string(l.origin.line)});
+                                              percent_encode(l.origin.file) + " " + std::to_string(l.origin.line)});
     }
     for (const auto& r : p.reservations)
         out.push_back({r.origin.file, std::string("resv ") + proto_name(r.proto) + " " + std::to_string(r.port_min) + " " +
                                           std::to_string(r.port_max) + " " + (r.addr ? r.addr->str() : "-") + " " +
-                                          enc(r.origin.file) + " " + access_fields(r.access)});
+                                          percent_encode(r.origin.file) + " " + access_fields(r.access)});
     return out;
 }
 
@@ -151,6 +114,43 @@ private:
 
 }  // namespace
 
+std::string percent_encode(std::string_view s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (c > ' ' && c <= '~' && c != '%') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 0xf];
+        }
+    }
+    return out.empty() ? "%" : out;   // "%" alone: the empty string
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
+    if (s == "%") return std::string();
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size()) return std::nullopt;
+        auto hex = [](char c) -> int {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+            return -1;
+        };
+        const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
 std::string serialize_policy(const Policy& policy) {
     std::string out(kMagic);
     out += '\n';
@@ -182,14 +182,14 @@ Result<Policy> parse_policy(std::string_view text, const std::string& what) {
             p.settings.root_exempt = *ps.flag(f[1]);
             settings = true;
         } else if (kind == "disabled" && f.size() == 4) {
-            auto file = dec(f[1]);
+            auto file = percent_decode(f[1]);
             auto l = ps.num(f[2], INT32_MAX);
-            auto reason = dec(f[3]);
+            auto reason = percent_decode(f[3]);
             if (!file || !l || !reason) return ps.bad("a bad 'disabled' record");
             p.disabled.push_back({{*file, static_cast<int>(*l)}, *reason});
         } else if (kind == "port" && f.size() == 12) {
             auto port = parse_port(f[1]);
-            auto file = dec(f[2]);
+            auto file = percent_decode(f[2]);
             auto a = ps.access(f, 3);
             if (!port || !file || !a) return ps.bad("a bad 'port' record");
             p.port_grants.push_back({*port, *a, {*file, 0}});
@@ -197,14 +197,14 @@ Result<Policy> parse_policy(std::string_view text, const std::string& what) {
             auto addr = Address::parse(f[1]);
             auto port = parse_port(f[2]);
             auto rank = ps.num(f[3], 3);
-            auto file = dec(f[4]);
+            auto file = percent_decode(f[4]);
             auto a = ps.access(f, 5);
             if (!addr || !port || !rank || !file || !a) return ps.bad("a bad 'addr' record");
             p.addr_grants.push_back({*addr, *port, static_cast<int>(*rank), *a, {*file, 0}});
         } else if (kind == "uid" && f.size() == 4) {
             auto uid = parse_id(f[1]);
             auto bang = ps.flag(f[2]);
-            auto file = dec(f[3]);
+            auto file = percent_decode(f[3]);
             if (!uid || !bang || !file) return ps.bad("a bad 'uid' record");
             UidGrantFile u;
             u.uid = *uid, u.bang = *bang, u.origin = {*file, 0};
@@ -212,7 +212,7 @@ Result<Policy> parse_policy(std::string_view text, const std::string& what) {
         } else if (kind == "uidline" && f.size() == 7) {
             auto low = Address::parse(f[1]), high = Address::parse(f[2]);
             auto pmin = ps.num(f[3], 65535), pmax = ps.num(f[4], 65535);
-            auto file = dec(f[5]);
+            auto file = percent_decode(f[5]);
             auto l = ps.num(f[6], INT32_MAX);
             if (!low || !high || !pmin || !pmax || !file || !l || p.uid_grants.empty() || low->family != high->family ||
                 *pmin > *pmax)
@@ -225,7 +225,7 @@ Result<Policy> parse_policy(std::string_view text, const std::string& what) {
             else if (f[1] == "udp") r.proto = Proto::udp;
             else return ps.bad("a bad protocol in a 'resv' record");
             auto pmin = parse_port(f[2]), pmax = parse_port(f[3]);
-            auto file = dec(f[5]);
+            auto file = percent_decode(f[5]);
             auto a = ps.access(f, 6);
             if (!pmin || !pmax || *pmin > *pmax || !file || !a) return ps.bad("a bad 'resv' record");
             if (f[4] != "-") {

@@ -19,6 +19,7 @@
 // tree has the same hash wherever it lives.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,10 @@
 #include "policy/model.hpp"
 
 namespace portauth {
+
+// The field encoding above: bytes outside '!'..'~' and '%' as %XX, "" as "%".
+std::string percent_encode(std::string_view s);
+std::optional<std::string> percent_decode(std::string_view s);   // nullopt: a bad escape
 
 std::string serialize_policy(const Policy& policy);
 // The inverse; `what` names the source in errors ("'/var/lib/portauth/x' line 7: ...").

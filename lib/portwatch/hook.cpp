@@ -98,9 +98,10 @@ void HookRunner::start(const std::string& key, Pending p, std::vector<HookFinish
     std::vector<std::string> entries;
     for (char** e = environ; e && *e; ++e)
         if (std::string_view(*e).rfind("PORTWATCH_", 0) != 0) entries.emplace_back(*e);
-    for (const auto& [k, v] : p.env) entries.push_back(k + "=" + v);
+    for (const auto& [k, v] : p.env) entries.emplace_back(k).append("=").append(v);
     entries.push_back("PORTWATCH_COUNT=" + std::to_string(p.count));
     std::vector<char*> envp;
+    envp.reserve(entries.size() + 1);
     for (auto& e : entries) envp.push_back(e.data());
     envp.push_back(nullptr);
     char** const envp_ptr = envp.data();

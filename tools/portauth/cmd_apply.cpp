@@ -11,6 +11,11 @@
 #include "policy/snapshot.hpp"
 #include "policy/tree.hpp"
 
+#ifdef PORTAUTH_HAVE_PORTWATCH
+#include "common/escape.hpp"
+#include "portwatch/scanner.hpp"
+#endif
+
 namespace portauth::cli {
 
 namespace {
@@ -56,6 +61,33 @@ void print_report(const ApplyOptions& o, const ApplyReport& report, const std::s
         std::printf("portauth: kept out of automatic port selection (ip_local_reserved_ports): %s\n",
                     format_port_set(report.sysctl_added).c_str());
     if (!report.eacces) std::printf("portauth: this kernel has no bpf_set_retval; refused binds fail with EPERM\n");
+}
+
+// A reservation stops new binds; a socket that already holds the port keeps
+// it. Say which, from the socket dump portwatch uses (a warning: the policy is
+// applied all the same).
+void say_squatters(const Policy& policy, const std::string& pin_dir) {
+#ifdef PORTAUTH_HAVE_PORTWATCH
+    watch::ScanSettings settings;
+    settings.pin_dir = pin_dir;
+    auto found = watch::scan(policy, settings);
+    if (!found) {
+        spdlog::warn("could not look for sockets already holding reserved ports: {}", found.error().message());
+        return;
+    }
+    for (const auto& q : found->squatters) {
+        std::string holders;
+        for (const auto& p : q.processes)
+            holders += (holders.empty() ? "" : ", ") + ("pid " + std::to_string(p.pid)) + " '" + escape_untrusted(p.comm) + "'";
+        spdlog::warn("{}/{}@{} is already held by {} (uid {}){}, against {}: the reservation refuses new binds, not this "
+                     "socket; 'portwatch scan --action kill' or a restart of its holder frees it",
+                     proto_name(q.socket.proto), q.socket.port, q.socket.addr.str_bracketed(), escape_untrusted(q.user), q.uid,
+                     holders.empty() ? "" : " [" + holders + "]", q.entry);
+    }
+#else
+    (void)policy;
+    (void)pin_dir;
+#endif
 }
 
 // The tree was refused (`why`). With a policy in force it stays; with none (a
@@ -104,6 +136,7 @@ int refused(const ApplyOptions& o, const std::string& why) {
                   "hash {}) is enforced instead; fix the tree and run 'portauth apply'",
                   o.common.policy_dir, format_utc(last->saved_at), last->hash.substr(0, 12));
     print_report(o, *report, o.common.policy_dir, last->hash, true);
+    say_squatters(last->policy, o.common.pin_dir);
     if (report->after_swap) spdlog::error("the last good policy is applied, but {}", report->after_swap->message());
     return kExitFailure;
 }
@@ -140,6 +173,7 @@ int run_apply(const ApplyOptions& o) {
         return kExitFailure;
     }
     print_report(o, *report, o.common.policy_dir, hash, false);
+    say_squatters(*policy, o.common.pin_dir);
     if (!policy->disabled.empty()) {
         spdlog::warn("applied with {} entr{} disabled (failing closed); the rest of the policy is enforced",
                      policy->disabled.size(), policy->disabled.size() == 1 ? "y" : "ies");

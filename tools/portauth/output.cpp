@@ -20,7 +20,7 @@ std::string format_utc(int64_t seconds) {
     std::tm tm{};
     gmtime_r(&tt, &tm);
     char buf[64];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    if (std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) return std::to_string(seconds);
     return buf;
 }
 
