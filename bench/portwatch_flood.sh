@@ -19,6 +19,7 @@ ip link set lo up
 cg2=$(awk '$(NF-2)=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
 scratch=$(mktemp -d /tmp/portwatch-flood.XXXXXX)
 export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state   # state stays in the scratch dir
+export PORTAUTH_JOURNAL_SOCKET=   # and nothing goes to the host's journal
 chmod 755 "$scratch"
 cg=$cg2/portwatch-flood-$$
 pins=$scratch/bpffs

@@ -33,6 +33,7 @@ ulimit -n "$(ulimit -Hn)"
 
 scratch=$(mktemp -d /tmp/portwatch-bench.XXXXXX)
 export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state   # state stays in the scratch dir
+export PORTAUTH_JOURNAL_SOCKET=   # and nothing goes to the host's journal
 chmod 755 "$scratch"
 holders=()
 cleanup() {

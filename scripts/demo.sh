@@ -35,6 +35,7 @@ cg2=$(awk '$(NF-2)=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
 [ -n "$cg2" ] || { echo "demo: no cgroup v2 mount" >&2; exit 1; }
 scratch=$(mktemp -d /tmp/portauth-demo.XXXXXX)
 export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state   # state stays in the scratch dir
+export PORTAUTH_JOURNAL_SOCKET=   # and nothing goes to the host's journal
 chmod 755 "$scratch"
 cgroup=$cg2/portauth-demo-$$
 policy=$scratch/policy

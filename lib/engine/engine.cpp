@@ -602,6 +602,18 @@ void read_rules(EngineStatus& st, const std::string& pin_dir, bool prefer_staged
 
 }  // namespace
 
+namespace {
+
+// What apply recorded beside the pins (engine/system.hpp), when it describes this generation.
+void read_recorded_state(EngineStatus& st, const std::string& pin_dir) {
+    if (auto state = read_state(pin_dir); state && state->generation == st.generation) {
+        st.tree_hash = state->tree_hash;
+        st.fallback = state->fallback;
+    }
+}
+
+}  // namespace
+
 Result<EngineStatus> engine_status(const std::string& pin_dir) {
     EngineStatus st;
     Fd l4 = open_pin(pin_path(pin_dir, "link_bind4"));
@@ -628,6 +640,7 @@ Result<EngineStatus> engine_status(const std::string& pin_dir) {
                     if (auto info = link_info(link.get(), name)) *id = info->prog_id;
             read_rules(st, pin_dir, true);
             st.active = true;
+            read_recorded_state(st, pin_dir);
             return st;
         }
         // Not switched: what is pinned under the usual names is what is enforced.
@@ -661,10 +674,7 @@ Result<EngineStatus> engine_status(const std::string& pin_dir) {
                      std::to_string(*gate_gen) + " enforce; run 'portauth apply'";
     read_rules(st, pin_dir, false);
     st.active = true;
-    if (auto state = read_state(pin_dir); state && state->generation == st.generation) {
-        st.tree_hash = state->tree_hash;
-        st.fallback = state->fallback;
-    }
+    read_recorded_state(st, pin_dir);
     // Someone may have rewritten the sysctl since: autobind could then hand out a reserved port.
     if (auto now = read_reserved_ports(); now && st.problem.empty()) {
         std::set<uint16_t> missing;

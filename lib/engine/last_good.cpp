@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "common/atomic_file.hpp"
 #include "common/fd.hpp"
 #include "common/parse.hpp"
 #include "engine/system.hpp"
@@ -58,33 +59,7 @@ Status save_last_good(const Policy& policy, const std::string& cgroup, const std
     const std::string body = serialize_policy(policy);
     const std::string text = std::string(kHeader) + "\nsaved_at " + std::to_string(std::time(nullptr)) + "\npolicy_dir " +
                              percent_encode(policy.dir) + "\ncgroup " + percent_encode(cgroup) + "\nhash " + policy_hash(policy) + "\n" + body;
-    const std::string path = last_good_path(pin_dir), tmp = path + ".tmp";
-    ::unlink(tmp.c_str());
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) return sys_error("cannot create '" + tmp + "'");
-    for (size_t off = 0; off < text.size();) {
-        const ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int e = n < 0 ? errno : ENOSPC;
-            ::unlink(tmp.c_str());
-            return sys_error("cannot write '" + tmp + "'", e);
-        }
-        off += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) {
-        const int e = errno;
-        ::unlink(tmp.c_str());
-        return sys_error("cannot write '" + tmp + "'", e);
-    }
-    fd.reset();
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int e = errno;
-        ::unlink(tmp.c_str());
-        return sys_error("cannot rename '" + tmp + "' to '" + path + "'", e);
-    }
-    if (Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); d) ::fsync(d.get());
-    return {};
+    return write_file_atomically(last_good_path(pin_dir), text, 0600);
 }
 
 Result<LastGood> load_last_good(const std::string& pin_dir) {
@@ -125,6 +100,29 @@ Result<LastGood> load_last_good(const std::string& pin_dir) {
     lg.saved_at = static_cast<int64_t>(parse_decimal(*saved, INT64_MAX).value_or(0));
     lg.cgroup = percent_decode(*cgroup).value_or("");
     return lg;
+}
+
+EnforcedPolicy enforced_policy(const EngineStatus& status, const std::string& pin_dir) {
+    EnforcedPolicy e;
+    if (!status.active) {
+        e.why_not = "nothing is enforced at " + pin_dir;
+        return e;
+    }
+    if (status.tree_hash.empty()) {
+        e.why_not = "the enforced policy records no hash (applied by an older portauth)";
+        return e;
+    }
+    auto last = load_last_good(pin_dir);
+    if (!last) {
+        e.why_not = "the enforced policy is not on record (" + last.error().message() + ")";
+        return e;
+    }
+    if (last->hash != status.tree_hash) {
+        e.why_not = "the enforced policy is not on record (the last good policy at " + last_good_path(pin_dir) + " is another one)";
+        return e;
+    }
+    e.policy = std::move(last->policy);
+    return e;
 }
 
 }  // namespace portauth

@@ -9,9 +9,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/result.hpp"
+#include "engine/engine.hpp"
 #include "policy/model.hpp"
 
 namespace portauth {
@@ -34,5 +36,14 @@ Status save_last_good(const Policy& policy, const std::string& cgroup, const std
 // ENOENT (Error.err) when none was saved. Refuses a file or dir that is not
 // root's or that group or other could write, and one whose hash does not match.
 Result<LastGood> load_last_good(const std::string& pin_dir);
+
+// What the kernel enforces at a pin dir, as a Policy: the last good policy
+// when the engine is active and that file's hash is the enforced one's.
+// `check`, `status` and portwatch answer for it rather than for the files.
+struct EnforcedPolicy {
+    std::optional<Policy> policy;   // unset: not on record
+    std::string why_not;            // then: one sentence saying why
+};
+EnforcedPolicy enforced_policy(const EngineStatus& status, const std::string& pin_dir);
 
 }  // namespace portauth

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <vector>
 
+#include "common/atomic_file.hpp"
 #include "common/fd.hpp"
 #include "common/parse.hpp"
 
@@ -198,18 +199,12 @@ std::string state_file_for(const std::string& pin_dir) { return runtime_dir() + 
 Status write_state(const EnforcementState& st) {
     const std::string dir = runtime_dir();
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return sys_error("cannot create '" + dir + "'");
-    const std::string path = state_file_for(st.pin_dir), tmp = path + ".tmp";
+    const std::string path = state_file_for(st.pin_dir);
     const std::string text = "pin_dir=" + st.pin_dir + "\ncgroup=" + st.cgroup + "\npolicy_dir=" + st.policy_dir +
                              "\nnetns_cookie=" + std::to_string(st.netns_cookie) +
                              "\ngeneration=" + std::to_string(st.generation) + "\ntree_hash=" + st.tree_hash +
                              "\nfallback=" + (st.fallback ? "1" : "0") + "\n";
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-    if (!fd) return sys_error("cannot create '" + tmp + "'");
-    if (::fchmod(fd.get(), 0644) != 0 || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-        return sys_error("cannot write '" + tmp + "'");
-    fd.reset();
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_error("cannot rename '" + tmp + "'");
-    return {};
+    return write_file_atomically(path, text, 0644);
 }
 
 Result<EnforcementState> read_state(const std::string& pin_dir) {

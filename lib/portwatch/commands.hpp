@@ -3,8 +3,9 @@
 //
 // Exit statuses (stable, documented in portwatch(8)):
 //   scan:   0 no squatters, 1 squatters found, 2 error (also usage)
-//   check:  0 OK, 1 WARNING (the kernel dropped events in the last 24 h),
-//           2 CRITICAL (squatters now), 3 UNKNOWN (error, also usage, or a
+//   check:  0 OK, 1 WARNING (the kernel dropped events in the last 24 h; the
+//           enforced policy is a fallback, the tree is refused, entries are
+//           disabled), 2 CRITICAL (squatters now), 3 UNKNOWN (error, also usage, or a
 //           database it cannot read whole: -wal or -shm unreadable)
 //   report: 0 done, 2 error
 //   run:    0 stopped by SIGTERM/SIGINT, 2 error

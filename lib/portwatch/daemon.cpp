@@ -20,6 +20,7 @@
 #include "policy/tree.hpp"
 #include "portwatch/aggregate.hpp"
 #include "portwatch/metrics.hpp"
+#include "portwatch/policy_source.hpp"
 
 namespace portauth::watch {
 
@@ -70,8 +71,8 @@ struct PendingKill {
 
 class Daemon {
 public:
-    Daemon(const RunOptions& o, WatchSettings s, Policy p, Result<Database> db, WatchLog& log)
-        : o_(o), settings_(std::move(s)), policy_(std::move(p)), log_(log) {
+    Daemon(const RunOptions& o, WatchSettings s, WatchedPolicy p, Result<Database> db, WatchLog& log)
+        : o_(o), settings_(std::move(s)), policy_(std::move(p.policy)), tree_refused_(p.tree_refused), log_(log) {
         if (db) db_ = std::move(*db);
         else startup_record_error_ = db.error();
         if (settings_.exec) hooks_.emplace(HookSettings{*settings_.exec, settings_.hook_timeout_ms});
@@ -340,12 +341,14 @@ private:
 
     void reload() {
         watch_tree(inotify_.get(), o_.scan.policy_dir);
-        auto p = load_policy(o_.scan.policy_dir);
+        auto p = load_watched_policy(o_.scan.policy_dir, o_.pin_dir);
         if (!p) {
             log_.error("policy not reloaded, keeping the previous one: " + p.error().message());
             return;
         }
-        policy_ = std::move(*p);
+        if (p->tree_refused) log_.warn(p->note);
+        policy_ = std::move(p->policy);
+        tree_refused_ = p->tree_refused;
         log_.info("policy reloaded from '" + o_.scan.policy_dir + "': " + std::to_string(policy_.reservations.size()) + " reservations");
         scan_once();
     }
@@ -405,6 +408,11 @@ private:
         }
         m.loop_lag_seconds = lag_seconds_;
         m.policy_disabled_entries = policy_.disabled.size();
+        for (const auto& d : policy_.disabled) m.disabled_entries.push_back({d.origin.str(), d.reason});
+        m.policy_tree_refused = tree_refused_;
+        const auto facts = enforcement_facts(o_.pin_dir);
+        m.enforcement_active = facts.active;
+        m.policy_fallback = facts.fallback;
         if (o_.metrics_file)
             if (auto st = write_metrics(*o_.metrics_file, m); !st) log_.error(st.error().message());
     }
@@ -412,6 +420,7 @@ private:
     const RunOptions& o_;
     WatchSettings settings_;
     Policy policy_;
+    bool tree_refused_ = false;   // policy_ is the enforced one, standing in for a refused tree
     WatchLog& log_;
     std::optional<Database> db_;
     std::optional<Error> startup_record_error_;
@@ -477,11 +486,12 @@ int run_watch_daemon(const RunOptions& o, WatchLog& log) {
         log.error("--interval " + std::to_string(o.interval_seconds) + ": out of range 0.1-" + std::to_string(kMaxIntervalSeconds));
         return kExitError;
     }
-    auto policy = load_policy(o.scan.policy_dir);
+    auto policy = load_watched_policy(o.scan.policy_dir, o.pin_dir);
     if (!policy) {
         log.error(policy.error().message());
         return kExitError;
     }
+    if (policy->tree_refused) log.warn(policy->note);
     // Checked in full once, before anything is written.
     auto db = Database::open(o.scan.db, write_options(*settings, true));
     if (!db && record_damaged(db.error())) {

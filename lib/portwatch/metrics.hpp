@@ -1,17 +1,14 @@
 // portwatch's metrics file: Prometheus text format, written whole after each
 // scan of `portwatch run --metrics-file PATH`.
 //
-// The file is created as if an attacker owned its directory: a random
-// temporary made there with O_TMPFILE (linked in with linkat) or, where the
-// file system lacks it, O_CREAT|O_EXCL|O_NOFOLLOW under a random name; mode
-// 0644 set explicitly (the umask plays no part); fsync; rename over PATH. A
-// symlink planted at PATH or at any temporary name is replaced, never
-// followed.
+// The file is written with write_file_atomically (common/atomic_file.hpp),
+// mode 0644: a symlink planted at PATH is replaced, never followed.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -32,12 +29,23 @@ struct Metrics {
     uint64_t hooks_run_total = 0, hooks_dropped_total = 0, hooks_timed_out_total = 0;
     double loop_lag_seconds = 0;            // how late the last scan started against its schedule
     std::optional<uint64_t> policy_disabled_entries;   // entries the loader disabled (unset: not known)
+    struct DisabledEntry {
+        std::string entry, reason;   // from the files: escaped as label values, never trusted
+    };
+    std::vector<DisabledEntry> disabled_entries;
+    bool policy_tree_refused = false;   // watching the enforced policy because the tree is refused
+    // From the engine at --pin-dir; unset when it cannot be read.
+    std::optional<bool> enforcement_active, policy_fallback;
 };
+
+// A Prometheus label value: backslash, double quote and newline escaped as
+// the text format says, and control bytes, bytes that are not UTF-8 and '%'
+// itself as %HH (the format has no escape for them), so a hostile file name
+// can neither end the value or the line nor make the file unparsable.
+std::string label_value(const std::string& s);
 
 std::string format_metrics(const Metrics& m);
 // Atomically, as described at the top of this file.
 Status write_metrics(const std::string& path, const Metrics& m);
-// The same for any text (the metrics file's writer, shared with tests).
-Status write_file_atomically(const std::string& path, const std::string& text, unsigned mode = 0644);
 
 }  // namespace portauth::watch

@@ -375,6 +375,7 @@ def run_sandbox(args, sections):
         # The tools keep their state file in the sandbox, never in /run/portauth.
         os.environ["PORTAUTH_RUNTIME_DIR"] = os.path.join(tmp, "run")
         os.environ["PORTAUTH_STATE_DIR"] = os.path.join(tmp, "state")
+        os.environ["PORTAUTH_JOURNAL_SOCKET"] = ""   # nothing to the host's journal
         tree = os.path.join(tmp, "policy")
         for d in ("", "byport", "reserve", "reserve/udp"):
             os.mkdir(os.path.join(tree, d))

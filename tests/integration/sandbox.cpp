@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "engine/system.hpp"
 
@@ -42,6 +43,20 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 }  // namespace
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return cond();
+}
 
 ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_text) {
     int out[2], err[2], in[2];
@@ -175,10 +190,12 @@ Sandbox::Sandbox() {
     mkdir(policy_dir_.c_str(), 0755);
     chmod(policy_dir_.c_str(), 0755);
     // The state file for unprivileged readers and the last good policy go
-    // here, not in /run/portauth and /var/lib/portauth, and this process's
-    // children (the tools) inherit that.
+    // here, not in /run/portauth and /var/lib/portauth, and journal entries
+    // to a socket here (where a test may listen: journal_socket()), not to
+    // the host's journal; this process's children (the tools) inherit that.
     for (auto& [name, dir, previous] : {std::tuple{"PORTAUTH_RUNTIME_DIR", tmp_ + "/run", &previous_runtime_dir_},
-                                        std::tuple{"PORTAUTH_STATE_DIR", tmp_ + "/state", &previous_state_dir_}}) {
+                                        std::tuple{"PORTAUTH_STATE_DIR", tmp_ + "/state", &previous_state_dir_},
+                                        std::tuple{"PORTAUTH_JOURNAL_SOCKET", tmp_ + "/journal.socket", &previous_journal_socket_}}) {
         if (const char* prev = getenv(name)) *previous = prev;
         setenv(name, dir.c_str(), 1);
     }
@@ -187,7 +204,8 @@ Sandbox::Sandbox() {
 Sandbox::~Sandbox() {
     run({PORTAUTH_BIN, "unload", "--pin-dir", pin_dir_});
     for (auto& [name, previous] : {std::pair{"PORTAUTH_RUNTIME_DIR", &previous_runtime_dir_},
-                                   std::pair{"PORTAUTH_STATE_DIR", &previous_state_dir_}}) {
+                                   std::pair{"PORTAUTH_STATE_DIR", &previous_state_dir_},
+                                   std::pair{"PORTAUTH_JOURNAL_SOCKET", &previous_journal_socket_}}) {
         if (*previous) setenv(name, (*previous)->c_str(), 1);
         else unsetenv(name);
     }

@@ -7,7 +7,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +25,11 @@ struct ToolResult {
 // its binds and the tools it runs never touch the host's ports or sysctls.
 // False (errno set) on failure.
 bool enter_private_netns();
+
+// The whole of a file ("" when it cannot be read).
+std::string slurp(const std::string& path);
+// Polls `cond` every 20 ms until it holds or `limit` passed; its last answer.
+bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds limit);
 
 // Runs a program (no shell), waits, captures stdout and stderr.
 ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_text = "");
@@ -54,6 +61,8 @@ public:
     const std::string& pin_dir() const { return pin_dir_; }
     const std::string& policy_dir() const { return policy_dir_; }
     const std::string& tmp() const { return tmp_; }
+    // Where the tools send journal entries ($PORTAUTH_JOURNAL_SOCKET); nobody listens unless a test binds it.
+    std::string journal_socket() const { return tmp_ + "/journal.socket"; }
 
     // Creates the policy entry `rel` (e.g. "byport/80") with owner, group and
     // mode; `acl` is given to setfacl -m (e.g. "u:51000:x,m::x") when non-empty.
@@ -76,7 +85,7 @@ public:
 
 private:
     std::string tmp_, cgroup_, bpffs_, pin_dir_, policy_dir_;
-    std::optional<std::string> previous_runtime_dir_, previous_state_dir_;
+    std::optional<std::string> previous_runtime_dir_, previous_state_dir_, previous_journal_socket_;
 };
 
 }  // namespace sandbox

@@ -36,19 +36,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-        if (cond()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return cond();
-}
+using sandbox::slurp;
+using sandbox::wait_for;
 
 // In a forked child: become uid 51001 and bind udp/5060 (exit 1 or 2 when that fails).
 void bind_5060_as_51001() {

@@ -119,6 +119,36 @@ TEST(PortwatchMetricsFile, PlantedSymlinksAreNeverWrittenThrough) {
     EXPECT_EQ(entries, 3u);
 }
 
+// A disabled entry's name and reason come from the files: whatever bytes they
+// hold, each is one label value on one line the text format can parse.
+TEST(PortwatchMetrics, HostileEntryNamesStayOneLabelValueOnOneLine) {
+    EXPECT_EQ(label_value("reserve/udp/5070"), "reserve/udp/5070");
+    EXPECT_EQ(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    EXPECT_EQ(label_value(std::string("x\x01\x7f\xff%y", 6)), "x%01%7f%ff%25y");
+    EXPECT_EQ(label_value("caf\xc3\xa9"), "caf\xc3\xa9") << "valid UTF-8 stays";
+    EXPECT_EQ(label_value("\xc3"), "%c3") << "a cut sequence is bytes";
+    Metrics m;
+    m.disabled_entries = {{"byport/80\"} 1\nportwatch_forged 1\n#", "owned by uid 52001\r"}};
+    m.enforcement_active = true;
+    m.policy_fallback = false;
+    const std::string text = format_metrics(m);
+    size_t lines = 0;
+    for (size_t at = text.find("portwatch_policy_entry_disabled{"); at != std::string::npos;
+         at = text.find("portwatch_policy_entry_disabled{", at + 1))
+        ++lines;
+    EXPECT_EQ(lines, 1u) << text;
+    EXPECT_NE(text.find("portwatch_policy_entry_disabled{entry=\"byport/80\\\"} 1\\nportwatch_forged 1\\n#\",reason=\"owned by uid 52001%0d\"} 1\n"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("\nportwatch_forged"), std::string::npos) << "no forged series";
+    EXPECT_NE(text.find("portwatch_enforcement_active 1\n"), std::string::npos);
+    EXPECT_NE(text.find("portwatch_policy_fallback 0\n"), std::string::npos);
+    Metrics unknown;
+    const std::string none = format_metrics(unknown);
+    EXPECT_EQ(none.find("portwatch_enforcement_active"), std::string::npos) << "unknown is absent, never 0";
+    EXPECT_EQ(none.find("portwatch_policy_fallback"), std::string::npos);
+}
+
 TEST(PortwatchHook, RunsAsItsOwnProcessAndCoalescesPerKey) {
     TempDir t;
     const std::string out = t.path + "/out";

@@ -1,5 +1,7 @@
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <vector>
 
 #include "commands.hpp"
 #include "common/json.hpp"
@@ -33,9 +35,26 @@ Result<std::string> resolve_cgroup(const std::optional<std::string>& requested) 
 
 namespace {
 
+// The fields every journal entry of apply carries (docs/journal.md).
+std::vector<JournalField> where(const ApplyOptions& o) {
+    return {{"PORTAUTH_POLICY_DIR", o.common.policy_dir}, {"PORTAUTH_PIN_DIR", o.common.pin_dir}};
+}
+
 void print_report(const ApplyOptions& o, const ApplyReport& report, const std::string& policy_dir, const std::string& hash,
                   bool fallback) {
+    char ms[32];
+    (void)std::snprintf(ms, sizeof ms, "%.1f", report.total_ms);
+    const std::string summary = std::string(fallback ? "FALLBACK: enforcing the last good policy," : report.replaced ? "replaced the policy with" : "applied") +
+                                " " + std::to_string(report.rules) + (report.rules == 1 ? " rule" : " rules") + " from " + policy_dir +
+                                " to cgroup " + report.cgroup + " in " + ms + " ms";
+    auto fields = where(o);
+    fields.insert(fields.end(), {{"PORTAUTH_CGROUP", report.cgroup},
+                                 {"PORTAUTH_RULES", std::to_string(report.rules)},
+                                 {"PORTAUTH_TREE_HASH", hash},
+                                 {"PORTAUTH_FALLBACK", fallback ? "1" : "0"},
+                                 {"PORTAUTH_REPLACED", report.replaced ? "1" : "0"}});
     if (o.common.json) {
+        (void)announce_stdout(Priority::info, "applied", summary, fields);
         JsonWriter j;
         j.begin_object()
             .field("policy_dir", policy_dir)
@@ -53,10 +72,7 @@ void print_report(const ApplyOptions& o, const ApplyReport& report, const std::s
         std::printf("%s\n", j.str().c_str());
         return;
     }
-    std::printf("portauth: %s %u rule%s from %s to cgroup %s in %.1f ms\n",
-                fallback ? "FALLBACK: enforcing the last good policy,"
-                         : report.replaced ? "replaced the policy with" : "applied",
-                report.rules, report.rules == 1 ? "" : "s", policy_dir.c_str(), report.cgroup.c_str(), report.total_ms);
+    if (!o.common.json && announce_stdout(Priority::info, "applied", summary, fields)) std::printf("portauth: %s\n", summary.c_str());
     if (!report.sysctl_added.empty())
         std::printf("portauth: kept out of automatic port selection (ip_local_reserved_ports): %s\n",
                     format_port_set(report.sysctl_added).c_str());
@@ -93,48 +109,43 @@ void say_squatters(const Policy& policy, const std::string& pin_dir) {
 // The tree was refused (`why`). With a policy in force it stays; with none (a
 // boot), the last good policy takes its place, loudly. Always a failure.
 int refused(const ApplyOptions& o, const std::string& why) {
+    auto fields = where(o);
+    fields.push_back({"PORTAUTH_REASON", why});
+    auto say = [&](const std::string& message) {
+        announce(Priority::err, "refused", message, fields);
+        return kExitFailure;
+    };
     auto st = engine_status(o.common.pin_dir);
-    if (st && st->active) {
-        spdlog::error("{}; nothing changed, {} stays in force", why,
-                      st->fallback ? "the last good policy (loaded as a fallback)" : "the previous policy");
-        return kExitFailure;
-    }
-    if (o.no_fallback) {
-        spdlog::error("{}; nothing is enforced (--no-fallback: the last good policy was not loaded)", why);
-        return kExitFailure;
-    }
+    if (st && st->active)
+        return say(why + "; nothing changed, " +
+                   (st->fallback ? "the last good policy (loaded as a fallback)" : "the previous policy") + " stays in force");
+    if (o.no_fallback) return say(why + "; nothing is enforced (--no-fallback: the last good policy was not loaded)");
     auto last = load_last_good(o.common.pin_dir);
-    if (!last) {
-        spdlog::error("{}; nothing is enforced: no last good policy to fall back on ({})", why,
-                      last.error().err == ENOENT ? last_good_path(o.common.pin_dir) + " does not exist" : last.error().message());
-        return kExitFailure;
-    }
-    if (last->policy.dir != o.common.policy_dir) {
-        spdlog::error("{}; nothing is enforced: the last good policy ({}) is from {}, not {}, so it was not loaded", why,
-                      last_good_path(o.common.pin_dir), last->policy.dir, o.common.policy_dir);
-        return kExitFailure;
-    }
-    spdlog::error("{}", why);
+    if (!last)
+        return say(why + "; nothing is enforced: no last good policy to fall back on (" +
+                   (last.error().err == ENOENT ? last_good_path(o.common.pin_dir) + " does not exist" : last.error().message()) + ")");
+    if (last->policy.dir != o.common.policy_dir)
+        return say(why + "; nothing is enforced: the last good policy (" + last_good_path(o.common.pin_dir) + ") is from " +
+                   last->policy.dir + ", not " + o.common.policy_dir + ", so it was not loaded");
+    say(why);
     auto image = compile_policy(last->policy);
-    if (!image) {
-        spdlog::error("nothing is enforced: the last good policy {} does not compile: {}", last_good_path(o.common.pin_dir),
-                      image.error().message());
-        return kExitFailure;
-    }
+    if (!image)
+        return say("nothing is enforced: the last good policy " + last_good_path(o.common.pin_dir) +
+                   " does not compile: " + image.error().message());
     auto cgroup = resolve_cgroup(o.cgroup);
-    if (!cgroup) {
-        report_error(cgroup.error());
-        return kExitFailure;
-    }
+    if (!cgroup) return say(cgroup.error().message());
     EngineTarget target{o.common.pin_dir, *cgroup, o.common.policy_dir, last->hash, true};
     auto report = engine_apply(*image, target);
-    if (!report) {
-        spdlog::error("nothing is enforced: loading the last good policy failed: {}", report.error().message());
-        return kExitFailure;
-    }
-    spdlog::error("FALLBACK: the tree at {} was refused and nothing was enforced, so the last good policy (applied {}, "
-                  "hash {}) is enforced instead; fix the tree and run 'portauth apply'",
-                  o.common.policy_dir, format_utc(last->saved_at), last->hash.substr(0, 12));
+    if (!report) return say("nothing is enforced: loading the last good policy failed: " + report.error().message());
+    auto fb = where(o);
+    fb.insert(fb.end(), {{"PORTAUTH_REASON", why},
+                         {"PORTAUTH_TREE_HASH", last->hash},
+                         {"PORTAUTH_SAVED_AT", std::to_string(last->saved_at)},
+                         {"PORTAUTH_CGROUP", report->cgroup}});
+    announce(Priority::crit, "fallback",
+             "FALLBACK: the tree at " + o.common.policy_dir + " was refused and nothing was enforced, so the last good policy (applied " +
+                 format_utc(last->saved_at) + ", hash " + last->hash.substr(0, 12) + ") is enforced instead; fix the tree and run 'portauth apply'",
+             fb);
     print_report(o, *report, o.common.policy_dir, last->hash, true);
     say_squatters(last->policy, o.common.pin_dir);
     if (report->after_swap) spdlog::error("the last good policy is applied, but {}", report->after_swap->message());
@@ -157,13 +168,18 @@ int run_apply(const ApplyOptions& o) {
     EngineTarget target{o.common.pin_dir, *cgroup, o.common.policy_dir, hash, false};
     auto report = engine_apply(*image, target);
     if (!report) {
-        spdlog::error("{}; the previous policy (if any) stays in force", report.error().message());
+        auto fields = where(o);
+        fields.push_back({"PORTAUTH_REASON", report.error().message()});
+        announce(Priority::err, "refused", report.error().message() + "; the previous policy (if any) stays in force", fields);
         return kExitFailure;
     }
     // Entries someone other than root can change were applied in their closed
     // form (lib/policy/model.hpp, DisabledEntry): say which, and exit 2.
-    for (const auto& d : policy->disabled)
-        spdlog::warn("{}/{}: {}", o.common.policy_dir, d.origin.file, d.reason);
+    for (const auto& d : policy->disabled) {
+        auto fields = where(o);
+        fields.insert(fields.end(), {{"PORTAUTH_ENTRY", d.origin.str()}, {"PORTAUTH_REASON", d.reason}});
+        announce(Priority::warning, "entry-disabled", o.common.policy_dir + "/" + d.origin.file + ": " + d.reason, fields);
+    }
     // What a boot falls back on when the tree is refused then.
     if (Status s = save_last_good(*policy, report->cgroup, o.common.pin_dir); !s)
         spdlog::warn("the policy is applied, but it could not be kept as the last good policy: {}", s.error().message());
@@ -189,9 +205,9 @@ int run_unload(const Common& o) {
         report_error(s.error());
         return kExitFailure;
     }
-    if (!o.json)
-        std::printf("portauth: %s\n", was_active ? ("unloaded the policy pinned at " + o.pin_dir).c_str()
-                                                 : ("no policy was loaded at " + o.pin_dir + "; cleaned up").c_str());
+    const std::string line = was_active ? "unloaded the policy pinned at " + o.pin_dir : "no policy was loaded at " + o.pin_dir + "; cleaned up";
+    const bool print = was_active ? announce_stdout(Priority::notice, "unloaded", line, {{"PORTAUTH_PIN_DIR", o.pin_dir}}) : true;
+    if (!o.json && print) std::printf("portauth: %s\n", line.c_str());
     return kExitOk;
 }
 

@@ -118,13 +118,10 @@ int run_check(const CheckOptions& o) {
             note = "nothing is enforced at " + o.common.pin_dir + "; answered from the tree";
         } else if (st->policy_dir != o.common.policy_dir) {
             note = "the enforced policy is from " + st->policy_dir + "; answered from the tree at " + o.common.policy_dir;
-        } else if (auto last = load_last_good(o.common.pin_dir); !last || last->hash != st->tree_hash) {
-            note = "the enforced policy is not on record (" +
-                   (last ? "the last good policy at " + last_good_path(o.common.pin_dir) + " is another one"
-                         : last.error().message()) +
-                   "); answered from the tree";
+        } else if (auto e = enforced_policy(*st, o.common.pin_dir); !e.policy) {
+            note = e.why_not + "; answered from the tree";
         } else {
-            enforced = std::move(last->policy);
+            enforced = std::move(e.policy);
             from = "the enforced policy (generation " + std::to_string(st->generation) + (st->fallback ? ", a fallback" : "") + ")";
         }
     }

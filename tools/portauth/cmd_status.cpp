@@ -40,16 +40,15 @@ TreeComparison compare_tree(const EngineStatus& st, const std::string& pin_dir) 
     TreeComparison t;
     if (!st.active || st.policy_dir.empty()) return t;
     auto now = load_policy(st.policy_dir);
-    auto last = load_last_good(pin_dir);
-    const bool last_matches = last && !st.tree_hash.empty() && last->hash == st.tree_hash;
-    if (last_matches) t.disabled = last->policy.disabled;
+    auto enforced = enforced_policy(st, pin_dir);
+    if (enforced.policy) t.disabled = enforced.policy->disabled;
     if (!now) {
         t.state = TreeComparison::State::refused;
         t.detail = now.error().message();
         return t;
     }
     if (st.tree_hash.empty()) {
-        t.detail = "the enforced policy records no hash (applied by an older portauth); run 'portauth apply'";
+        t.detail = enforced.why_not + "; run 'portauth apply'";
         return t;
     }
     if (policy_hash(*now) == st.tree_hash) {
@@ -57,8 +56,8 @@ TreeComparison compare_tree(const EngineStatus& st, const std::string& pin_dir) 
         return t;
     }
     t.state = TreeComparison::State::changed;
-    if (last_matches) t.drift = policy_drift(last->policy, *now);
-    else t.detail = "the last good policy at " + last_good_path(pin_dir) + " is not the enforced one, so only the hash differs";
+    if (enforced.policy) t.drift = policy_drift(*enforced.policy, *now);
+    else t.detail = enforced.why_not + ", so only the hash differs";
     return t;
 }
 

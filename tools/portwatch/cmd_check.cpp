@@ -12,9 +12,13 @@
 
 #include <cstdio>
 #include <iostream>
+#include <vector>
 
+#include "common/escape.hpp"
+#include "engine/engine.hpp"
 #include "policy/tree.hpp"
 #include "portwatch/commands.hpp"
+#include "portwatch/policy_source.hpp"
 #include "portwatch/report.hpp"
 #include "portwatch/scanner.hpp"
 #include "portwatch/store.hpp"
@@ -27,8 +31,10 @@ int run_check(const CheckOptions& o) {
         std::cout << "PORTWATCH UNKNOWN - " << why << "\n";
         return kCheckUnknown;
     };
-    auto policy = load_policy(o.policy_dir);
-    if (!policy) return unknown(policy.error().message());
+    const std::string pin_dir = default_pin_dir();
+    auto watched = load_watched_policy(o.policy_dir, pin_dir);
+    if (!watched) return unknown(watched.error().message());
+    const Policy* policy = &watched->policy;
     auto result = scan(*policy);
     if (!result) return unknown("cannot scan: " + result.error().message());
     const int64_t now = now_ms(), day_ago = now - 86'400'000;
@@ -58,9 +64,23 @@ int run_check(const CheckOptions& o) {
     if (watch && watch->last_drop_at >= day_ago)
         drops = "the kernel dropped events in the last 24 h (" + std::to_string(watch->dropped) + " in all, last at " +
                 format_time(watch->last_drop_at) + "): refusals may be missing from the record";
+    // What weakens the policy without a squatter: each a WARNING (the admin fixes files).
+    std::vector<std::string> policy_warnings;
+    if (enforcement_facts(pin_dir).fallback.value_or(false))
+        policy_warnings.push_back("portauth enforces the last good policy as a fallback (the tree was refused at apply)");
+    if (watched->tree_refused) policy_warnings.push_back(watched->note);
+    if (!policy->disabled.empty()) {
+        std::string names;
+        for (const auto& d : policy->disabled) names += (names.empty() ? "" : ", ") + escape_untrusted(d.origin.str());
+        policy_warnings.push_back(std::to_string(policy->disabled.size()) + (policy->disabled.size() == 1 ? " entry is" : " entries are") +
+                                  " disabled, failing closed: " + names);
+    }
+    if (!drops.empty()) policy_warnings.push_back(drops);
+    std::string warnings;
+    for (const auto& w : policy_warnings) warnings += "; " + w;
     if (result->squatters.empty()) {
-        if (!drops.empty()) {
-            std::cout << "PORTWATCH WARNING - no squatters; " << drops << perfdata << "\n";
+        if (!warnings.empty()) {
+            std::cout << "PORTWATCH WARNING - no squatters" << warnings << perfdata << "\n";
             return kCheckWarning;
         }
         std::cout << "PORTWATCH OK - no squatters" << perfdata << "\n";
@@ -78,7 +98,7 @@ int run_check(const CheckOptions& o) {
         for (const auto& p : q.processes) r.pids += (r.pids.empty() ? "" : ",") + std::to_string(p.pid);
         line += (i ? ", " : "") + describe(r);
     }
-    if (!drops.empty()) line += "; " + drops;
+    line += warnings;
     std::cout << line << perfdata << "\n";
     return kCheckCritical;
 }

@@ -3,8 +3,10 @@
 // (each bounded by --exec-timeout).
 #include <spdlog/spdlog.h>
 
+#include "engine/engine.hpp"
 #include "policy/tree.hpp"
 #include "portwatch/commands.hpp"
+#include "portwatch/policy_source.hpp"
 #include "portwatch/daemon.hpp"
 #include "portwatch/hook.hpp"
 #include "portwatch/watcher.hpp"
@@ -36,11 +38,13 @@ int run_scan(const ScanOptions& o) {
         log.error(settings.error().message());
         return kExitError;
     }
-    auto policy = load_policy(o.policy_dir);
-    if (!policy) {
-        log.error(policy.error().message());
+    auto watched = load_watched_policy(o.policy_dir, default_pin_dir());
+    if (!watched) {
+        log.error(watched.error().message());
         return kExitError;
     }
+    if (watched->tree_refused) log.warn(watched->note);
+    const Policy* policy = &watched->policy;
     auto db = Database::open(o.db, write_options(*settings, true));
     if (!db && record_damaged(db.error())) {   // never written to: the admin moves it aside
         log.error(db.error().message());

@@ -1,0 +1,35 @@
+// The policy portwatch watches, and what it knows of enforcement.
+//
+// The tree at --policy-dir, as before; but when the tree is refused (a
+// root-owned file broken by a restore, a typo), the policy the kernel still
+// enforces from that dir - the last good policy, engine/last_good.hpp - so
+// that a broken tree does not turn detection off while enforcement goes on.
+// Only when neither can be had does portwatch stop (exit 2 / UNKNOWN).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/result.hpp"
+#include "policy/model.hpp"
+
+namespace portauth::watch {
+
+struct WatchedPolicy {
+    Policy policy;
+    bool tree_refused = false;   // policy is the enforced one, standing in for the tree
+    std::string note;            // then: one sentence for the log, naming the tree's problem (escaped)
+};
+
+// The tree's own error when neither can be had.
+Result<WatchedPolicy> load_watched_policy(const std::string& policy_dir, const std::string& pin_dir);
+
+// What the engine at a pin dir says, for the metrics and `check`; unset when
+// it cannot be read (not root, say).
+struct EnforcementFacts {
+    std::optional<bool> active;
+    std::optional<bool> fallback;   // the last good policy stands in for a refused tree
+};
+EnforcementFacts enforcement_facts(const std::string& pin_dir);
+
+}  // namespace portauth::watch
