@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <map>
 #include <memory>
 
@@ -280,9 +280,11 @@ Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint3
                             int gate_fd) {
     LibbpfLog log;
     std::string first_failure;
-    // Trial loads: bpf_set_retval (5.18), then bpf_sk_storage_get in sock_addr programs.
-    for (int attempt = 0; attempt < 4; ++attempt) {
-        const bool use_retval = attempt % 2 == 0, use_binders = attempt < 2;
+    // Trial loads: bpf_set_retval (5.18), then bpf_sk_storage_get in sock_addr
+    // programs, then bpf_skc_to_{tcp,udp}6_sock for IPV6_V6ONLY (without them
+    // every IPv6 wildcard bind counts as dual-stack).
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        const bool use_retval = attempt % 2 == 0, use_binders = attempt % 4 < 2, use_v6only = attempt < 4;
         Skel skel(portauth_bpf__open());
         if (!skel) return sys_error("cannot open the BPF object");
         skel->rodata->pa_netns_cookie = netns_cookie;
@@ -290,6 +292,7 @@ Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint3
         skel->rodata->pa_use_set_retval = use_retval;
         skel->rodata->pa_generation = generation;
         skel->rodata->pa_use_sk_storage = use_binders;
+        skel->rodata->pa_use_v6only = use_v6only;
         auto* m = &skel->maps;
         bpf_map__set_max_entries(m->pa_byaddr, at_least_one(img.byaddr.size()));
         bpf_map__set_max_entries(m->pa_byuid, at_least_one(img.byuid.size()));
@@ -412,22 +415,57 @@ std::string default_pin_dir() {
     return env && *env ? env : kDefaultPinDir;
 }
 
+namespace {
+
+// CAP_BPF (39, Linux 5.8) or CAP_SYS_ADMIN in the effective set.
+bool may_load_bpf() {
+    if (::geteuid() == 0) return true;
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("CapEff:", 0) != 0) continue;
+        const uint64_t eff = std::strtoull(line.c_str() + 7, nullptr, 16);
+        return (eff & (uint64_t{1} << 21)) || (eff & (uint64_t{1} << 39));
+    }
+    return false;
+}
+
+}  // namespace
+
 Status probe_kernel() {
     auto cg = find_cgroup2_mount();
     if (!cg) return cg.error();
-    struct utsname u {};
-    ::uname(&u);
-    int major = 0, minor = 0;
-    std::sscanf(u.release, "%d.%d", &major, &minor);
-    if (major < 5 || (major == 5 && minor < 17))
-        return logic_error(std::string("portauth needs Linux 5.17 or later (bpf_loop, netns cookies in bind hooks); this is ") +
-                           u.release);
+    if (!may_load_bpf())
+        return Error{EPERM, "loading the policy into the kernel needs root (CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN); "
+                            "run 'portauth apply' as root"};
     if (!exists("/sys/kernel/btf/vmlinux"))
         return logic_error("the kernel has no BTF (/sys/kernel/btf/vmlinux missing; CONFIG_DEBUG_INFO_BTF=y is needed)");
     LibbpfLog quiet;
-    int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, nullptr);
+    const int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, nullptr);
+    if (r < 0) return Error{-r, "cannot use BPF (is the bpf() syscall allowed here? a seccomp filter or kernel.unprivileged_bpf_disabled?)"};
     if (r == 0) return logic_error("the kernel does not support cgroup sock_addr BPF programs (CONFIG_CGROUP_BPF)");
-    if (r < 0) return Error{-r, "cannot use BPF (are you root? is the bpf() syscall allowed?)"};
+    // What the program calls, asked of this kernel (not read off its version).
+    // bpf_set_retval and socket storage are optional: load_program tries without.
+    struct Need {
+        bpf_func_id id;
+        const char* name;
+        const char* since;   // the mainline release that added it, where we know it for sure
+    };
+    static constexpr Need kNeeds[] = {
+        {BPF_FUNC_loop, "bpf_loop", "Linux 5.17"},
+        {BPF_FUNC_get_current_task_btf, "bpf_get_current_task_btf in cgroup programs", nullptr},
+        {BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie in bind programs", nullptr},
+        {BPF_FUNC_ringbuf_reserve, "the BPF ring buffer", "Linux 5.8"},
+        {BPF_FUNC_skc_to_tcp_sock, "bpf_skc_to_tcp_sock in cgroup programs", nullptr},
+        {BPF_FUNC_probe_read_kernel, "bpf_probe_read_kernel", "Linux 5.5"},
+        {BPF_FUNC_ktime_get_boot_ns, "bpf_ktime_get_boot_ns", "Linux 5.8"},
+    };
+    for (const auto& n : kNeeds) {
+        const int h = libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, n.id, nullptr);
+        if (h == 0)
+            return logic_error(std::string("this kernel lacks ") + n.name + (n.since ? std::string(" (added in ") + n.since + ")" : "") +
+                               ", which portauth's bind program needs; nothing was loaded");
+    }
     return {};
 }
 
@@ -688,7 +726,11 @@ Result<EngineStatus> engine_status(const std::string& pin_dir) {
 }
 
 Status engine_unload(const std::string& pin_dir) {
-    if (!exists(pin_dir)) return {};
+    struct stat pst {};
+    if (::lstat(pin_dir.c_str(), &pst) != 0) {
+        if (errno == ENOENT) return {};
+        return sys_error("cannot reach the pins at '" + pin_dir + "'" + (errno == EACCES ? " (unloading the policy needs root)" : ""));
+    }
     auto lock = lock_pin_dir(pin_dir);
     if (!lock) return lock.error();
     PA_TRY(drop_staged(pin_dir));   // also what a killed apply left behind

@@ -40,6 +40,7 @@ const volatile __u8 pa_root_exempt = 1;
 const volatile __u8 pa_use_set_retval = 1;  /* cleared by the engine on kernels without it */
 const volatile __u32 pa_generation = 0;     /* enforces while pa_gate holds it; copied into events */
 const volatile __u8 pa_use_sk_storage = 1;  /* cleared by the engine where sock_addr programs lack bpf_sk_storage_get */
+const volatile __u8 pa_use_v6only = 1;      /* cleared by the engine where bind6 cannot call bpf_skc_to_{tcp,udp}6_sock */
 
 #define PA_CAP_NET_BIND_SERVICE 10
 #define PA_MAX_USERNS_DEPTH 33   /* the kernel allows 32 nested user namespaces, plus the initial one */
@@ -657,6 +658,26 @@ int portauth_bind4(struct bpf_sock_addr *ctx)
     return decide(ctx, &b);
 }
 
+/* Is the socket IPV6_V6ONLY (set by setsockopt, or at socket() from
+ * net.ipv6.bindv6only)? 0 when it cannot be read: an MPTCP socket (neither
+ * helper takes it), or pa_use_v6only cleared. 0 makes a wildcard bind
+ * dual-stack, the side that refuses more. */
+static __always_inline int socket_is_v6only(struct bpf_sock_addr *ctx)
+{
+    if (!pa_use_v6only)
+        return 0;
+    struct bpf_sock *bsk = ctx->sk;
+    if (!bsk)
+        return 0;
+    struct tcp6_sock *tp = bpf_skc_to_tcp6_sock(bsk);
+    if (tp)
+        return BPF_CORE_READ_BITFIELD(&tp->tcp.inet_conn.icsk_inet.sk.__sk_common, skc_ipv6only);
+    struct udp6_sock *up = bpf_skc_to_udp6_sock(bsk);
+    if (up)
+        return BPF_CORE_READ_BITFIELD(&up->udp.inet.sk.__sk_common, skc_ipv6only);
+    return 0;
+}
+
 SEC("cgroup/bind6")
 int portauth_bind6(struct bpf_sock_addr *ctx)
 {
@@ -673,10 +694,9 @@ int portauth_bind6(struct bpf_sock_addr *ctx)
         __builtin_memcpy(b.addr + 8, &w2, 4);
         __builtin_memcpy(b.addr + 12, &w3, 4);
         b.wildcard = (w0 | w1 | w2 | w3) == 0;
-        /* Whether the socket is IPV6_V6ONLY is not visible from here without
-         * reaching into struct sock; a wildcard IPv6 bind is treated as
-         * dual-stack, which is what it is unless the program set V6ONLY. */
-        b.dual_stack = b.wildcard;
+        /* A wildcard IPv6 bind also takes the IPv4 wildcard unless the
+         * socket is IPV6_V6ONLY (lib/policy/decide.hpp, BindRequest). */
+        b.dual_stack = b.wildcard && !socket_is_v6only(ctx);
     }
     return decide(ctx, &b);
 }

@@ -292,7 +292,12 @@ Status create_entry(const Session& s, int dirfd, const std::string& leaf, const 
         fd.reset(openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400));
         if (!fd && errno != EEXIST) break;
     }
-    if (!fd) return sys_error("cannot create a temporary file next to '" + path + "'");
+    if (!fd) {
+        if (errno == EACCES || errno == EPERM)
+            return sys_error("cannot create '" + path + "': its directory is not writable by uid " + std::to_string(::geteuid()) +
+                             " (changing the policy needs root)");
+        return sys_error("cannot create a temporary file next to '" + path + "'");
+    }
     TempName cleanup(dirfd, tmp);
     if (fchown(fd.get(), s.options.owner_uid, s.options.owner_gid) != 0) return sys_error("cannot chown '" + path + "'");
     if (fchmod(fd.get(), 0400) != 0) return sys_error("cannot chmod '" + path + "'");
@@ -419,42 +424,58 @@ std::string grant_what(const GrantSpec& spec) {
     return "grant for port " + std::to_string(spec.port) + (spec.addr ? " on " + spec.addr->str() : "");
 }
 
+// A user who forgot sudo gets EACCES or EPERM from the first write: say why.
+Status root_hint(Status st) {
+    if (st || (st.error().err != EACCES && st.error().err != EPERM) || ::geteuid() == 0) return st;
+    Error e = st.error();
+    if (e.what.find("needs root") == std::string::npos) e.what += " (changing the policy needs root)";
+    return e;
+}
+
 }  // namespace
 
 Status grant_allow(const std::string& dir, const GrantSpec& spec, const std::vector<Principal>& principals,
                    const TreeOptions& options) {
-    if (principals.empty()) return logic_error("name at least one user or group to allow port " + format_grant_spec(spec));
-    auto s = begin(dir, options);
-    if (!s) return s.error();
-    return add_to_entry(*s, grant_rel(s->policy, spec), principals);
+    return root_hint([&]() -> Status {
+        if (principals.empty()) return logic_error("name at least one user or group to allow port " + format_grant_spec(spec));
+        auto s = begin(dir, options);
+        if (!s) return s.error();
+        return add_to_entry(*s, grant_rel(s->policy, spec), principals);
+    }());
 }
 
 Status grant_revoke(const std::string& dir, const GrantSpec& spec, const std::vector<Principal>& principals,
                     const TreeOptions& options) {
-    if (principals.empty()) return logic_error("name at least one user or group to revoke port " + format_grant_spec(spec));
-    auto s = begin(dir, options);
-    if (!s) return s.error();
-    return remove_from_entry(*s, grant_rel(s->policy, spec), principals, grant_what(spec));
+    return root_hint([&]() -> Status {
+        if (principals.empty()) return logic_error("name at least one user or group to revoke port " + format_grant_spec(spec));
+        auto s = begin(dir, options);
+        if (!s) return s.error();
+        return remove_from_entry(*s, grant_rel(s->policy, spec), principals, grant_what(spec));
+    }());
 }
 
 Status reserve_add(const std::string& dir, const ReserveSpec& spec, const std::vector<Principal>& principals,
                    const TreeOptions& options) {
-    auto s = begin(dir, options);
-    if (!s) return s.error();
-    const std::string rel = reserve_entry_path(spec);
-    std::vector<Reservation> after;
-    for (const auto& r : s->policy.reservations)
-        if (r.origin.file != rel) after.push_back(r);
-    after.push_back(Reservation{spec.proto, spec.port_min, spec.port_max, spec.addr, AccessSpec{}, Origin{rel, 0}});
-    PA_TRY(check_reservation_overlaps(dir, after));
-    return add_to_entry(*s, rel, principals);
+    return root_hint([&]() -> Status {
+        auto s = begin(dir, options);
+        if (!s) return s.error();
+        const std::string rel = reserve_entry_path(spec);
+        std::vector<Reservation> after;
+        for (const auto& r : s->policy.reservations)
+            if (r.origin.file != rel) after.push_back(r);
+        after.push_back(Reservation{spec.proto, spec.port_min, spec.port_max, spec.addr, AccessSpec{}, Origin{rel, 0}});
+        PA_TRY(check_reservation_overlaps(dir, after));
+        return add_to_entry(*s, rel, principals);
+    }());
 }
 
 Status reserve_release(const std::string& dir, const ReserveSpec& spec, const std::vector<Principal>& principals,
                        const TreeOptions& options) {
-    auto s = begin(dir, options);
-    if (!s) return s.error();
-    return remove_from_entry(*s, reserve_entry_path(spec), principals, "share in reservation " + format_reserve_spec(spec));
+    return root_hint([&]() -> Status {
+        auto s = begin(dir, options);
+        if (!s) return s.error();
+        return remove_from_entry(*s, reserve_entry_path(spec), principals, "share in reservation " + format_reserve_spec(spec));
+    }());
 }
 
 std::vector<std::string> describe_access(const AccessSpec& access) {

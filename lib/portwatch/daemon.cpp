@@ -71,7 +71,7 @@ struct PendingKill {
 
 class Daemon {
 public:
-    Daemon(const RunOptions& o, WatchSettings s, WatchedPolicy p, Result<Database> db, WatchLog& log)
+    Daemon(const RunOptions& o, WatchSettings s, WatchedPolicy&& p, Result<Database> db, WatchLog& log)
         : o_(o), settings_(std::move(s)), policy_(std::move(p.policy)), tree_refused_(p.tree_refused), log_(log) {
         if (db) db_ = std::move(*db);
         else startup_record_error_ = db.error();

@@ -58,7 +58,9 @@ bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds limit
     return cond();
 }
 
-ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_text) {
+namespace {
+
+ToolResult run_with(const Creds* who, const std::vector<std::string>& argv, const std::string& stdin_text) {
     int out[2], err[2], in[2];
     if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(in, O_CLOEXEC)) throw std::runtime_error("pipe");
     pid_t pid = fork();
@@ -66,6 +68,12 @@ ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_te
         dup2(in[0], 0);
         dup2(out[1], 1);
         dup2(err[1], 2);
+        if (who) {
+            const std::vector<gid_t> groups(who->groups.begin(), who->groups.end());
+            if (setgroups(groups.size(), groups.data()) != 0 || setresgid(who->gid, who->gid, who->gid) != 0 ||
+                setresuid(who->uid, who->uid, who->uid) != 0)
+                _exit(120);
+        }
         std::vector<char*> args;
         for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
@@ -100,6 +108,12 @@ ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_te
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return r;
 }
+
+}  // namespace
+
+ToolResult run(const std::vector<std::string>& argv, const std::string& stdin_text) { return run_with(nullptr, argv, stdin_text); }
+
+ToolResult run_as(const Creds& who, const std::vector<std::string>& argv) { return run_with(&who, argv, ""); }
 
 int bind_as(const std::string& cgroup, const Creds& who, const std::string& proto, const std::string& addr, uint16_t port,
             const BindOptions& options) {

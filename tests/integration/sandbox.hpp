@@ -39,6 +39,9 @@ struct Creds {
     std::vector<uint32_t> groups;
 };
 
+// The same, the program running as `who` (exactly its groups); for what an unprivileged admin sees.
+ToolResult run_as(const Creds& who, const std::vector<std::string>& argv);
+
 struct BindOptions {
     bool v6_only = false;
     bool unspec_family = false;   // bind(2) with sa_family AF_UNSPEC (IPv4 sockets only)

@@ -200,7 +200,12 @@ int run_apply(const ApplyOptions& o) {
 
 int run_unload(const Common& o) {
     auto st = engine_status(o.pin_dir);
-    const bool was_active = st && st->active;
+    if (!st) {
+        // Not root, most often: never say "nothing was loaded" of what we cannot see.
+        report_error(st.error());
+        return kExitFailure;
+    }
+    const bool was_active = st->active;
     if (Status s = engine_unload(o.pin_dir); !s) {
         report_error(s.error());
         return kExitFailure;
