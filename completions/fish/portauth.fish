@@ -159,6 +159,7 @@ complete -c portauth -n '__portauth_in apply' -l no-fallback -d 'Refused tree, n
 complete -c portauth -n '__portauth_in check' -l tree -d 'Answer from the files now, not the enforced policy'
 complete -c portauth -n '__portauth_in check' -l user -x -a '(__fish_complete_users)' -d 'Ask for this user instead of the caller'
 complete -c portauth -n '__portauth_in check' -l group -x -a '(__fish_complete_groups)' -d 'Effective gid (first), then supplementary'
+complete -c portauth -n '__portauth_in check' -l v6only -d 'Ask as an IPV6_V6ONLY socket ([::] is IPv6 only)'
 complete -c portauth -n '__portauth_in allow revoke' -l no-apply -d 'Only write the files; do not re-apply'
 
 # Positionals: check PROTO/PORT[@ADDR]; allow/revoke PORT[@ADDR] PRINCIPAL...

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <cstdio>
+#include <vector>
 
 namespace portauth {
 
@@ -41,6 +42,11 @@ public:
         std::snprintf(buf, sizeof buf, "%.3f", v);
         out_ += buf;
         return *this;
+    }
+    JsonWriter& value(const std::vector<std::string>& v) {
+        begin_array();
+        for (const auto& x : v) value(x);
+        return end_array();
     }
     JsonWriter& null() { return comma(), out_ += "null", *this; }
     template <class T>

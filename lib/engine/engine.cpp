@@ -15,11 +15,12 @@
 #include <cstdarg>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <memory>
 
 #include "common/fd.hpp"
+#include "engine/features.hpp"
+#include "engine/netns.hpp"
 #include "engine/system.hpp"
 #include "portauth.skel.h"
 
@@ -256,10 +257,16 @@ Status fill_map(int fd, const std::vector<std::pair<K, V>>& entries, const char*
 
 uint32_t at_least_one(size_t n) { return n == 0 ? 1 : static_cast<uint32_t>(n); }
 
+// Pins under /sys/fs/bpf when this process's /sys is a fresh one (ip netns
+// exec): the host's bpffs, bound here, or an error that says what to run.
+Status reach_pins(const std::string& pin_dir) {
+    if (pin_dir != "/sys/fs/bpf" && pin_dir.rfind("/sys/fs/bpf/", 0) != 0) return {};
+    return reach_host_mounts();
+}
+
 struct Loaded {
     Skel skel;
-    bool eacces = true;
-    bool binders = true;   // the kernel lets bind hooks write socket storage
+    ProgramFeatures features;   // what the loaded variant uses
 };
 
 // The maps every generation shares, pinned by the first apply and reused by
@@ -277,22 +284,33 @@ KeptMaps open_kept_maps(const std::string& dir) {
 }
 
 Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint32_t generation, const KeptMaps& kept,
-                            int gate_fd) {
+                            int gate_fd, ProgramFeatures features) {
     LibbpfLog log;
     std::string first_failure;
-    // Trial loads: bpf_set_retval (5.18), then bpf_sk_storage_get in sock_addr
-    // programs, then bpf_skc_to_{tcp,udp}6_sock for IPV6_V6ONLY (without them
-    // every IPv6 wildcard bind counts as dual-stack).
-    for (int attempt = 0; attempt < 8; ++attempt) {
-        const bool use_retval = attempt % 2 == 0, use_binders = attempt % 4 < 2, use_v6only = attempt < 4;
+    // The variant the probes chose first; then, should the kernel still
+    // refuse it, without each optional feature whose helper a probe can find
+    // but a bind program may not use as we do (socket storage, IPV6_V6ONLY,
+    // bpf_set_retval), most useful last to go. bpf_loop is the probe's call.
+    constexpr uint8_t kTrial[] = {PA_FEATURE_V6ONLY, PA_FEATURE_SK_STORAGE, PA_FEATURE_SET_RETVAL};
+    std::vector<uint8_t> attempts;
+    for (unsigned drop = 0; drop < (1u << std::size(kTrial)); ++drop) {
+        uint8_t bits = features.bits;
+        for (size_t i = 0; i < std::size(kTrial); ++i)
+            if (drop & (1u << i)) bits = static_cast<uint8_t>(bits & ~kTrial[i]);
+        if (std::find(attempts.begin(), attempts.end(), bits) == attempts.end()) attempts.push_back(bits);
+    }
+    for (const uint8_t bits : attempts) {
+        const ProgramFeatures f{bits};
+        const bool use_binders = f.has(PA_FEATURE_SK_STORAGE);
         Skel skel(portauth_bpf__open());
         if (!skel) return sys_error("cannot open the BPF object");
         skel->rodata->pa_netns_cookie = netns_cookie;
         skel->rodata->pa_root_exempt = img.root_exempt;
-        skel->rodata->pa_use_set_retval = use_retval;
+        skel->rodata->pa_use_set_retval = f.has(PA_FEATURE_SET_RETVAL);
         skel->rodata->pa_generation = generation;
         skel->rodata->pa_use_sk_storage = use_binders;
-        skel->rodata->pa_use_v6only = use_v6only;
+        skel->rodata->pa_use_v6only = f.has(PA_FEATURE_V6ONLY);
+        skel->rodata->pa_use_bpf_loop = f.has(PA_FEATURE_BPF_LOOP);
         auto* m = &skel->maps;
         bpf_map__set_max_entries(m->pa_byaddr, at_least_one(img.byaddr.size()));
         bpf_map__set_max_entries(m->pa_byuid, at_least_one(img.byuid.size()));
@@ -312,7 +330,7 @@ Result<Loaded> load_program(const KernelImage& img, uint64_t netns_cookie, uint3
         // (dead, pa_use_sk_storage = 0) instructions that name it.
         if (!use_binders) bpf_map__set_autocreate(m->pa_binders, false);
         if (bpf_map__reuse_fd(m->pa_gate, gate_fd) != 0) return sys_error("cannot reuse the pinned gate map");
-        if (portauth_bpf__load(skel.get()) == 0) return Loaded{std::move(skel), use_retval, use_binders};
+        if (portauth_bpf__load(skel.get()) == 0) return Loaded{std::move(skel), f};
         if (first_failure.empty()) first_failure = log.last_line();
     }
     return logic_error("the kernel refused the BPF program: " +
@@ -412,62 +430,16 @@ std::string pin_path(const std::string& pin_dir, const char* name) { return pin_
 
 std::string default_pin_dir() {
     const char* env = ::secure_getenv("PORTAUTH_PIN_DIR");
-    return env && *env ? env : kDefaultPinDir;
+    if (env && *env) return env;
+    // A network namespace other than the host's gets pins of its own, so that
+    // an apply there (ip netns exec, nsenter --net) never replaces the host's
+    // policy. When the host's cannot be read (not root), the host's pins.
+    const auto host = host_netns_inode();
+    const auto mine = current_netns_inode();
+    if (host && mine && *host != *mine) return std::string(kDefaultPinDir) + "-net" + std::to_string(*mine);
+    return kDefaultPinDir;
 }
 
-namespace {
-
-// CAP_BPF (39, Linux 5.8) or CAP_SYS_ADMIN in the effective set.
-bool may_load_bpf() {
-    if (::geteuid() == 0) return true;
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("CapEff:", 0) != 0) continue;
-        const uint64_t eff = std::strtoull(line.c_str() + 7, nullptr, 16);
-        return (eff & (uint64_t{1} << 21)) || (eff & (uint64_t{1} << 39));
-    }
-    return false;
-}
-
-}  // namespace
-
-Status probe_kernel() {
-    auto cg = find_cgroup2_mount();
-    if (!cg) return cg.error();
-    if (!may_load_bpf())
-        return Error{EPERM, "loading the policy into the kernel needs root (CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN); "
-                            "run 'portauth apply' as root"};
-    if (!exists("/sys/kernel/btf/vmlinux"))
-        return logic_error("the kernel has no BTF (/sys/kernel/btf/vmlinux missing; CONFIG_DEBUG_INFO_BTF=y is needed)");
-    LibbpfLog quiet;
-    const int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, nullptr);
-    if (r < 0) return Error{-r, "cannot use BPF (is the bpf() syscall allowed here? a seccomp filter or kernel.unprivileged_bpf_disabled?)"};
-    if (r == 0) return logic_error("the kernel does not support cgroup sock_addr BPF programs (CONFIG_CGROUP_BPF)");
-    // What the program calls, asked of this kernel (not read off its version).
-    // bpf_set_retval and socket storage are optional: load_program tries without.
-    struct Need {
-        bpf_func_id id;
-        const char* name;
-        const char* since;   // the mainline release that added it, where we know it for sure
-    };
-    static constexpr Need kNeeds[] = {
-        {BPF_FUNC_loop, "bpf_loop", "Linux 5.17"},
-        {BPF_FUNC_get_current_task_btf, "bpf_get_current_task_btf in cgroup programs", nullptr},
-        {BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie in bind programs", nullptr},
-        {BPF_FUNC_ringbuf_reserve, "the BPF ring buffer", "Linux 5.8"},
-        {BPF_FUNC_skc_to_tcp_sock, "bpf_skc_to_tcp_sock in cgroup programs", nullptr},
-        {BPF_FUNC_probe_read_kernel, "bpf_probe_read_kernel", "Linux 5.5"},
-        {BPF_FUNC_ktime_get_boot_ns, "bpf_ktime_get_boot_ns", "Linux 5.8"},
-    };
-    for (const auto& n : kNeeds) {
-        const int h = libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, n.id, nullptr);
-        if (h == 0)
-            return logic_error(std::string("this kernel lacks ") + n.name + (n.since ? std::string(" (added in ") + n.since + ")" : "") +
-                               ", which portauth's bind program needs; nothing was loaded");
-    }
-    return {};
-}
 
 Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& target) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -476,7 +448,9 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     report.rules = static_cast<uint32_t>(img.rules.size());
     if (target.policy_dir.size() >= sizeof(pa_meta{}.policy_dir) || target.cgroup.size() >= sizeof(pa_meta{}.cgroup))
         return logic_error("policy dir or cgroup path longer than 255 bytes");
-    PA_TRY(probe_kernel());
+    PA_TRY(reach_pins(target.pin_dir));
+    auto features = probe_program_features();
+    if (!features) return features.error();
     PA_TRY(ensure_bpffs_dir(target.pin_dir));
     auto lock = lock_pin_dir(target.pin_dir);
     if (!lock) return lock.error();
@@ -499,12 +473,26 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     auto gate_now = read_u32_map(gate.get(), gate_pin);
     if (!gate_now) return gate_now.error();
     const auto old_meta = read_meta(pin_path(dir, "meta"));
+    // One engine governs one network namespace: an apply from another one
+    // (ip netns exec, nsenter --net with this pin dir) must not take the
+    // policy away from the namespace it governs.
+    if (old_meta && old_meta->generation == *gate_now && old_meta->netns_cookie && old_meta->netns_cookie != *cookie) {
+        auto ns = [](uint64_t ino) {
+            if (!ino) return std::string("another network namespace");
+            const auto name = netns_name(ino);
+            return "net:[" + std::to_string(ino) + "]" + (name ? " ('" + *name + "')" : "");
+        };
+        return logic_error("the policy pinned at " + dir + " governs " + ns(old_meta->netns_inode) + ", not this process's " +
+                           ns(current_netns_inode().value_or(0)) +
+                           "; apply there, unload it first, or give this namespace pins of its own (--pin-dir)");
+    }
     const uint32_t generation = std::max(*gate_now, old_meta ? old_meta->generation : 0u) + 1;
 
     const KeptMaps kept = open_kept_maps(dir);
-    auto loaded = load_program(img, *cookie, generation, kept, gate.get());
+    auto loaded = load_program(img, *cookie, generation, kept, gate.get(), *features);
     if (!loaded) return loaded.error();
-    report.eacces = loaded->eacces;
+    report.eacces = loaded->features.has(PA_FEATURE_SET_RETVAL);
+    report.features = loaded->features.bits;
     report.load_ms = ms_since(t0);
     portauth_bpf* skel = loaded->skel.get();
     PA_TRY(fill_policy_maps(skel, img));
@@ -512,10 +500,12 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     pa_meta meta{};
     meta.applied_at = static_cast<uint64_t>(std::time(nullptr));
     meta.netns_cookie = *cookie;
+    meta.netns_inode = current_netns_inode().value_or(0);
     meta.rule_count = report.rules;
     meta.generation = generation;
     meta.root_exempt = img.root_exempt;
-    meta.errno_is_eacces = loaded->eacces;
+    meta.errno_is_eacces = loaded->features.has(PA_FEATURE_SET_RETVAL);
+    meta.features = static_cast<__u8>(loaded->features.bits | PA_FEATURES_RECORDED);
     std::strncpy(meta.policy_dir, target.policy_dir.c_str(), sizeof meta.policy_dir - 1);
     std::strncpy(meta.cgroup, target.cgroup.c_str(), sizeof meta.cgroup - 1);
     __u32 zero = 0;
@@ -528,7 +518,7 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
                                                         {&kept.binders, skel->maps.pa_binders}};
     for (size_t i = 0; i < std::size(kept_maps); ++i) {
         const auto& [fd, map] = kept_maps[i];
-        if (*fd || (map == skel->maps.pa_binders && !loaded->binders)) continue;
+        if (*fd || (map == skel->maps.pa_binders && !loaded->features.has(PA_FEATURE_SK_STORAGE))) continue;
         const std::string path = pin_path(dir, kKeptPins[i]);
         if (bpf_obj_pin(bpf_map__fd(map), path.c_str()) != 0) return sys_error("cannot pin '" + path + "'");
     }
@@ -608,10 +598,13 @@ void describe(EngineStatus& st, const pa_meta& meta) {
     st.policy_dir = meta.policy_dir;
     st.applied_at = meta.applied_at;
     st.netns_cookie = meta.netns_cookie;
+    st.netns_inode = meta.netns_inode;
     st.rule_count = meta.rule_count;
     st.generation = meta.generation;
     st.root_exempt = meta.root_exempt;
     st.eacces = meta.errno_is_eacces;
+    st.features_known = (meta.features & PA_FEATURES_RECORDED) != 0;
+    st.features = static_cast<uint8_t>(meta.features & ~PA_FEATURES_RECORDED);
 }
 
 // A pin of the generation being described: NAME_new while it is staged, else NAME.
@@ -654,6 +647,7 @@ void read_recorded_state(EngineStatus& st, const std::string& pin_dir) {
 
 Result<EngineStatus> engine_status(const std::string& pin_dir) {
     EngineStatus st;
+    PA_TRY(reach_pins(pin_dir));
     Fd l4 = open_pin(pin_path(pin_dir, "link_bind4"));
     if (!l4 && (errno == EPERM || errno == EACCES))
         return sys_error("cannot read the pins at '" + pin_dir + "' (reading BPF objects needs root)");
@@ -726,6 +720,7 @@ Result<EngineStatus> engine_status(const std::string& pin_dir) {
 }
 
 Status engine_unload(const std::string& pin_dir) {
+    PA_TRY(reach_pins(pin_dir));
     struct stat pst {};
     if (::lstat(pin_dir.c_str(), &pst) != 0) {
         if (errno == ENOENT) return {};

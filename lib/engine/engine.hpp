@@ -38,6 +38,7 @@ struct ApplyReport {
     uint32_t rules = 0;
     bool replaced = false;            // an earlier policy was swapped out
     bool eacces = true;               // denials return EACCES (else EPERM)
+    uint8_t features = 0;             // PA_FEATURE_* the loaded program uses (engine/features.hpp)
     std::string cgroup;
     std::set<uint16_t> sysctl_added;  // ports now in ip_local_reserved_ports because of us
     double load_ms = 0, total_ms = 0;
@@ -59,10 +60,13 @@ struct EngineStatus {
     std::string policy_dir;
     uint64_t applied_at = 0;
     uint64_t netns_cookie = 0;
+    uint64_t netns_inode = 0;       // 0: not recorded (an earlier engine)
     uint32_t rule_count = 0;
     uint32_t generation = 0;
     bool root_exempt = true;
     bool eacces = true;
+    bool features_known = false;   // the engine that loaded it recorded them
+    uint8_t features = 0;          // PA_FEATURE_* the loaded program uses (engine/features.hpp)
     uint32_t prog_id_bind4 = 0, prog_id_bind6 = 0;
     std::vector<RuleStatus> rules;
     std::set<uint16_t> sysctl_ports;
@@ -71,9 +75,6 @@ struct EngineStatus {
     std::string tree_hash;
     bool fallback = false;
 };
-
-// One line saying what this kernel lacks, or ok.
-Status probe_kernel();
 
 Result<ApplyReport> engine_apply(const KernelImage& image, const EngineTarget& target);
 Result<EngineStatus> engine_status(const std::string& pin_dir);

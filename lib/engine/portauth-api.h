@@ -273,6 +273,15 @@ struct pa_rule_name {
  * meets the old policy, the new one, or - during the switch - both, whose
  * combined verdict is always one of the two. Then the old links go. */
 
+/* What a loaded program uses (pa_meta.features): each optional feature the
+ * engine found on the kernel and did not withhold. PA_FEATURES_RECORDED marks
+ * a meta written by an engine that records them. */
+#define PA_FEATURE_BPF_LOOP    0x01   /* else bounded loops */
+#define PA_FEATURE_SET_RETVAL  0x02   /* else refusals fail with EPERM */
+#define PA_FEATURE_SK_STORAGE  0x04   /* else no binders for portwatch */
+#define PA_FEATURE_V6ONLY      0x08   /* else an IPv6 wildcard bind is dual-stack */
+#define PA_FEATURES_RECORDED   0x80
+
 /* pa_meta: ARRAY, 1 entry, written by the engine for status; never read by BPF. */
 struct pa_meta {
     __u64 applied_at;        /* CLOCK_REALTIME seconds */
@@ -281,9 +290,11 @@ struct pa_meta {
     __u32 generation;
     __u8 root_exempt;
     __u8 errno_is_eacces;    /* 1 when the kernel let us choose EACCES */
-    __u8 pad[6];
+    __u8 features;           /* PA_FEATURE_* the loaded program uses; 0 from engines before them */
+    __u8 pad[5];
     char policy_dir[256];
     char cgroup[256];
+    __u64 netns_inode;       /* of the governed network namespace; 0 from engines before it */
 };
 
 #endif /* PORTAUTH_API_H */

@@ -41,6 +41,7 @@ const volatile __u8 pa_use_set_retval = 1;  /* cleared by the engine on kernels 
 const volatile __u32 pa_generation = 0;     /* enforces while pa_gate holds it; copied into events */
 const volatile __u8 pa_use_sk_storage = 1;  /* cleared by the engine where sock_addr programs lack bpf_sk_storage_get */
 const volatile __u8 pa_use_v6only = 1;      /* cleared by the engine where bind6 cannot call bpf_skc_to_{tcp,udp}6_sock */
+const volatile __u8 pa_use_bpf_loop = 1;    /* cleared by the engine where bpf_loop is missing (before 5.17): bounded loops */
 
 #define PA_CAP_NET_BIND_SERVICE 10
 #define PA_MAX_USERNS_DEPTH 33   /* the kernel allows 32 nested user namespaces, plus the initial one */
@@ -205,6 +206,24 @@ static __always_inline void load_groups(struct pa_creds *c)
     c->groups_loaded = 1;
 }
 
+/* Calls fn(0), fn(1), ... until it returns nonzero or n calls were made:
+ * through bpf_loop (5.17+: the verifier checks fn once), or, where the
+ * engine cleared pa_use_bpf_loop, as a bounded loop the verifier walks
+ * iteration by iteration (5.3+). rodata is frozen before the verifier runs,
+ * so it knows the branch not taken, never checks it and removes it: a
+ * kernel without bpf_loop never sees that call. Same semantics
+ * either way: the tests run both (PORTAUTH_BPF_WITHOUT=bpf_loop). */
+static __always_inline void pa_loop(__u32 n, long (*fn)(__u32, void *), void *ctx)
+{
+    if (pa_use_bpf_loop) {
+        bpf_loop(n, fn, ctx, 0);
+        return;
+    }
+    for (__u32 i = 0; i < n; i++)
+        if (fn(i, ctx))
+            break;
+}
+
 struct group_scan {
     const struct pa_rule *rule;
     const struct pa_creds *creds;
@@ -271,7 +290,7 @@ __noinline int may_execute(__u32 rule_id, const struct pa_rule *r, struct pa_cre
     if (!c->groups_loaded)
         load_groups(c);
     struct group_scan s = {.rule = r, .creds = c, .rule_id = rule_id};
-    bpf_loop(PA_MAX_GROUPS + 1, scan_one_group, &s, 0);
+    pa_loop(PA_MAX_GROUPS + 1, scan_one_group, &s);
     if (s.matched)
         return s.granted;
     return r->other_x;
@@ -423,6 +442,23 @@ static long scan_one_reservation(__u32 i, void *data)
     return 0;
 }
 
+/* The bounded-loop variant of the reservation scan, a global function: the
+ * verifier checks it once, not along every path of decide() (walked there,
+ * 16 iterations multiply with everything after them past its limit).
+ * Returns bit 0: an owner; bit 1: refused (also for arguments it cannot
+ * read, which do not happen: fail closed). */
+__noinline int scan_reservations_bounded(const struct pa_rule_list *list, const struct pa_bind *b, struct pa_creds *c,
+                                         int exempt)
+{
+    if (!list || !b || !c)
+        return 2;
+    struct resv_scan s = {.list = list, .bind = b, .creds = c, .exempt = exempt};
+    for (__u32 i = 0; i < PA_MAX_RULES_PER_PORT; i++)
+        if (scan_one_reservation(i, &s))
+            break;
+    return (s.refused ? 2 : 0) | (s.owner ? 1 : 0);
+}
+
 /* 1: every colliding reservation is the caller's (or none collides); 0: refused. */
 static __always_inline int check_reservations(const struct pa_bind *b, struct pa_creds *c, int *owner)
 {
@@ -430,7 +466,13 @@ static __always_inline int check_reservations(const struct pa_bind *b, struct pa
     struct pa_rule_list *list = bpf_map_lookup_elem(&pa_resv, &k);
     if (!list)
         return 1;
-    struct resv_scan s = {.list = list, .bind = b, .creds = c, .exempt = pa_root_exempt && c->euid == 0};
+    const int exempt = pa_root_exempt && c->euid == 0;
+    if (!pa_use_bpf_loop) {
+        const int r = scan_reservations_bounded(list, b, c, exempt);
+        *owner = r & 1;
+        return !(r & 2);
+    }
+    struct resv_scan s = {.list = list, .bind = b, .creds = c, .exempt = exempt};
     bpf_loop(PA_MAX_RULES_PER_PORT, scan_one_reservation, &s, 0);
     *owner = s.owner;
     return !s.refused;
@@ -460,6 +502,18 @@ static long scan_one_uid_line(__u32 i, void *data)
         return 1;
     }
     return 0;
+}
+
+/* The bounded-loop variant of the byuid scan (see scan_reservations_bounded). */
+__noinline int scan_uid_lines_bounded(const struct pa_rule_list *list, const struct pa_bind *b)
+{
+    if (!list || !b)
+        return 0;
+    struct uid_scan s = {.list = list, .bind = b};
+    for (__u32 i = 0; i < PA_MAX_RULES_PER_PORT; i++)
+        if (scan_one_uid_line(i, &s))
+            break;
+    return s.granted;
 }
 
 /* authbind's order: byport, byaddr (first spelling that exists), byuid.
@@ -501,11 +555,17 @@ static __always_inline int check_grants(const struct pa_bind *b, const struct pa
         struct pa_rule_list *list = bpf_map_lookup_elem(&pa_byuid, &k);
         if (!list)
             return 0;
-        struct uid_scan s = {.list = list, .bind = b};
-        bpf_loop(PA_MAX_RULES_PER_PORT, scan_one_uid_line, &s, 0);
-        if (!s.granted && list->count > 0)
+        int granted;
+        if (pa_use_bpf_loop) {
+            struct uid_scan s = {.list = list, .bind = b};
+            bpf_loop(PA_MAX_RULES_PER_PORT, scan_one_uid_line, &s, 0);
+            granted = s.granted;
+        } else {
+            granted = scan_uid_lines_bounded(list, b);
+        }
+        if (!granted && list->count > 0)
             *missed = list->rule[0];
-        return s.granted;
+        return granted;
     }
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "common/atomic_file.hpp"
 #include "common/fd.hpp"
 #include "common/parse.hpp"
+#include "engine/netns.hpp"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -52,9 +53,10 @@ Result<std::string> read_small_file(const std::string& path) {
 
 }  // namespace
 
-Result<std::string> find_cgroup2_mount() {
+namespace {
+
+std::string scan_cgroup2_mounts() {
     std::ifstream in("/proc/self/mountinfo");
-    if (!in) return sys_error("cannot read '/proc/self/mountinfo'");
     std::string line, best;
     while (std::getline(in, line)) {
         std::istringstream ls(line);
@@ -66,6 +68,18 @@ Result<std::string> find_cgroup2_mount() {
         if (dash + 1 >= f.size() || f[dash + 1] != "cgroup2" || f.size() < 5) continue;
         std::string mnt = unescape_mountinfo(f[4]);
         if (best.empty() || mnt == "/sys/fs/cgroup") best = mnt;
+    }
+    return best;
+}
+
+}  // namespace
+
+Result<std::string> find_cgroup2_mount() {
+    std::string best = scan_cgroup2_mounts();
+    if (best.empty()) {
+        // A fresh /sys (ip netns exec): the host's hierarchy, if it can be reached.
+        if (Status s = reach_host_mounts(); !s) return s.error();
+        best = scan_cgroup2_mounts();
     }
     if (best.empty())
         return logic_error("no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo); portauth needs cgroup v2");

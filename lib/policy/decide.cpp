@@ -58,8 +58,8 @@ bool collides(const Reservation& r, const BindRequest& req) {
     if (!r.addr) return true;
     if (req.addr.is_wildcard()) {
         if (r.addr->family == req.addr.family) return true;
-        // Dual-stack assumed: see BindRequest.
-        return !req.addr.is_v4() && r.addr->is_v4();
+        // See BindRequest::v6only.
+        return !req.addr.is_v4() && !req.v6only && r.addr->is_v4();
     }
     return *r.addr == req.addr;
 }

@@ -16,8 +16,13 @@ struct BindRequest {
     Proto proto = Proto::tcp;
     Address addr;            // normalised: v4-mapped is IPv4
     uint16_t port = 0;
-    // An IPv6 wildcard bind is taken as dual-stack (it also takes the IPv4
-    // wildcard): the kernel engine cannot see IPV6_V6ONLY from its hook.
+    // The socket is IPV6_V6ONLY (setsockopt, or net.ipv6.bindv6only at
+    // socket()); meaningful only for an IPv6 address. An IPv6 wildcard bind
+    // ([::]) takes the IPv4 wildcard too (dual-stack) unless v6only is set.
+    // The kernel engine reads the flag from the socket, except where it
+    // cannot (MPTCP sockets; kernels whose bind programs lack
+    // bpf_skc_to_tcp6_sock): there it assumes dual-stack, as v6only = false does.
+    bool v6only = false;
 };
 
 // What the kernel would do after our program: the classic privileged-port rule.
@@ -46,7 +51,9 @@ struct Decision {
 // supplementary groups count, as in the kernel engine.
 bool may_execute(const AccessSpec& access, const Credentials& creds);
 
-// Does binding `req` take an address the reservation covers?
+// Does binding `req` take an address the reservation covers? A wildcard bind
+// takes every address of its family, a dual-stack IPv6 wildcard the IPv4
+// ones as well; a reservation on every address collides with every bind.
 bool collides(const Reservation& r, const BindRequest& req);
 
 Decision decide(const Policy& policy, const BindRequest& req, const Credentials& creds, const HostFacts& host);

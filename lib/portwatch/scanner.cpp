@@ -49,8 +49,17 @@ Credentials credentials_for_uid(uint32_t uid) {
     return c;
 }
 
+namespace {
+
+// The bind the socket made. Where sock_diag does not report IPV6_V6ONLY (a
+// connected socket), an IPv6 wildcard is taken as dual-stack, as the kernel
+// engine does where it cannot read the flag.
+BindRequest bind_of(const SocketInfo& s) { return {s.proto, s.addr, s.port, s.v6only.value_or(false)}; }
+
+}  // namespace
+
 bool on_reserved_port(const Policy& policy, const SocketInfo& s) {
-    const BindRequest req{s.proto, s.addr, s.port};
+    const BindRequest req = bind_of(s);
     return std::any_of(policy.reservations.begin(), policy.reservations.end(), [&](const Reservation& r) { return collides(r, req); });
 }
 
@@ -66,7 +75,7 @@ std::vector<Squatter> find_squatters(const Policy& policy, const std::vector<Soc
     };
     for (const auto& s : sockets) {
         if (!on_reserved_port(policy, s)) continue;
-        const BindRequest req{s.proto, s.addr, s.port};
+        const BindRequest req = bind_of(s);
         Squatter q;
         std::optional<Decision> refused;
         if (s.binder) {

@@ -15,7 +15,9 @@
 //           when the user is unknown), supplementary groups from
 //           getgrouplist when the user exists.
 // An identity with uid 0 counts as holding CAP_NET_BIND_SERVICE. Grants play
-// no part in squatting.
+// no part in squatting. An IPv6 socket's IPV6_V6ONLY comes from sock_diag
+// (SocketInfo::v6only); where the kernel reports none, an IPv6 wildcard
+// socket is judged dual-stack.
 #pragma once
 
 #include <cstdint>

@@ -239,6 +239,8 @@ Result<DiagBatch> parse_inet_diag_reply(std::span<const uint8_t> bytes, Proto pr
                                                   [&](uint16_t type, const uint8_t* p, size_t n) {
                                                       if (type == INET_DIAG_SK_BPF_STORAGES && ok)
                                                           ok = parse_storages(p, n, binder_map_id, s.binder);
+                                                      else if (type == INET_DIAG_SKV6ONLY && n >= 1)
+                                                          s.v6only = p[0] != 0;
                                                   });
                 if (!walked || !ok) return logic_error("sock_diag reply: malformed attribute after inet_diag_msg");
             }

@@ -66,6 +66,9 @@ struct SocketInfo {
     // network byte order), so that SOCK_DESTROY names exactly this socket.
     inet_diag_sockid id{};
     std::optional<Binder> binder;   // when the dump asked for the binders map and the kernel recorded one
+    // IPV6_V6ONLY, from INET_DIAG_SKV6ONLY: the kernel reports it for IPv6
+    // sockets in LISTEN or CLOSE (bound TCP, unconnected UDP); nullopt otherwise.
+    std::optional<bool> v6only;
 };
 
 // The socket storage a dump asks for: SK_STORAGE map fds, and the id of the

@@ -1,5 +1,6 @@
 // Random policies and random binds: the kernel's verdict must equal
-// `portauth check`'s for every one of them.
+// `portauth check`'s for every one of them. Binds to [::] are v6-only
+// (IPV6_V6ONLY) half of the time, asked with `check --v6only`.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -33,6 +34,15 @@ private:
 };
 
 std::string bracketed(const std::string& a) { return a.find(':') != std::string::npos ? "[" + a + "]" : a; }
+
+// Does the enforcing program read IPV6_V6ONLY? Not where the kernel lacks the
+// helpers or PORTAUTH_BPF_WITHOUT withheld them (status --json: program_lacks);
+// then it judges every [::] bind dual-stack, as check does without --v6only.
+bool engine_reads_v6only(Sandbox& sb) {
+    const std::string out = sb.portauth({"status", "--json"}).out;
+    const size_t at = out.find("\"program_lacks\":[");
+    return at == std::string::npos || out.find("\"v6only\"", at) > out.find(']', at);
+}
 
 // An entry's permissions: owner, group, mode x bits, maybe named ACL entries.
 struct Perms {
@@ -118,35 +128,43 @@ TEST(Differential, KernelVerdictEqualsPortauthCheck) {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, BPF)";
     const uint32_t seed = static_cast<uint32_t>(::testing::UnitTest::GetInstance()->random_seed()) ^ static_cast<uint32_t>(getpid());
     Random r(seed);
-    int compared = 0, allowed = 0;
+    int compared = 0, allowed = 0, v6only_binds = 0;
     for (int round = 0; round < 6; ++round) {
         Sandbox sb;
         std::ostringstream log;
         random_policy(sb, r, log);
         auto applied = sb.apply();
         ASSERT_EQ(applied.status, 0) << "seed " << seed << "\n" << log.str() << applied.err;
+        const bool reads_v6only = engine_reads_v6only(sb);
         for (int i = 0; i < 40; ++i) {
             Creds who{r.pick(kUsers), r.pick(kGroups), {}};
             if (r.coin()) who.groups.push_back(r.pick(kGroups));
             const std::string proto = r.coin() ? "tcp" : "udp";
             const std::string& addr = r.pick(kAddrs);
             const uint16_t port = r.pick(kPorts);
-            const int kernel = sb.bind(who, proto, addr, port);
+            sandbox::BindOptions options;
+            options.v6_only = addr == "::" && r.coin();
+            v6only_binds += options.v6_only;
+            const int kernel = sb.bind(who, proto, addr, port, options);
             ASSERT_TRUE(kernel == 0 || kernel == EACCES) << "errno " << kernel;
             std::vector<std::string> args = {"check", "--user", std::to_string(who.uid), "--group", std::to_string(who.gid)};
             for (uint32_t g : who.groups) args.insert(args.end(), {"--group", std::to_string(g)});
+            if (options.v6_only && reads_v6only) args.push_back("--v6only");
             args.push_back(proto + "/" + std::to_string(port) + "@" + bracketed(addr));
             auto check = sb.portauth(args);
             ASSERT_TRUE(check.status == 0 || check.status == 1) << check.err;
             EXPECT_EQ(kernel == 0, check.status == 0)
                 << "seed " << seed << ": uid " << who.uid << " gid " << who.gid << " binding " << args.back()
+                << (options.v6_only ? " (IPV6_V6ONLY)" : "")
                 << "\nkernel: " << (kernel ? "refused" : "allowed") << "\ncheck: " << check.out << "policy:\n" << log.str();
             ++compared;
             allowed += kernel == 0;
         }
     }
     RecordProperty("compared", compared);
+    RecordProperty("v6only_binds", v6only_binds);
     EXPECT_EQ(compared, 240);
+    EXPECT_GT(v6only_binds, 0) << "seed " << seed;
     // Random policies that allowed everything or nothing would prove little.
     EXPECT_GT(allowed, 20);
     EXPECT_LT(allowed, compared - 20);

@@ -156,3 +156,70 @@ TEST(DecideKernel, PrivilegedPortWithoutGrantNeedsTheCapability) {
     EXPECT_TRUE(decide(p, bind(Proto::tcp, "0.0.0.0", 80), user(51000, 1), HostFacts{1024, true}).allowed);
     EXPECT_TRUE(decide(p, bind(Proto::tcp, "0.0.0.0", 8080), user(51000, 1), kNoCap).allowed);
 }
+
+namespace {
+
+// One reservation owned by uid 51001 on `addr` (nullopt: every address).
+Policy reserved_on(Proto proto, std::optional<const char*> addr) {
+    Policy p;
+    Reservation r;
+    r.proto = proto;
+    r.port_min = r.port_max = 7000;
+    if (addr) r.addr = *Address::parse(*addr);
+    r.access = owner_only(51001);
+    r.origin = {std::string("reserve/") + proto_name(proto) + "/7000" + (addr ? std::string("@") + *addr : "")};
+    p.reservations.push_back(r);
+    return p;
+}
+
+BindRequest wildcard6(Proto proto, bool v6only) {
+    BindRequest req = bind(proto, "::", 7000);
+    req.v6only = v6only;
+    return req;
+}
+
+}  // namespace
+
+TEST(DecideReservations, V6onlyWildcardLeavesIpv4ReservationsAlone) {
+    for (Proto proto : {Proto::tcp, Proto::udp}) {
+        SCOPED_TRACE(proto_name(proto));
+        const Policy p = reserved_on(proto, "127.0.0.1");
+        EXPECT_FALSE(collides(p.reservations[0], wildcard6(proto, true)));
+        Decision v6only = decide(p, wildcard6(proto, true), user(51000, 1), kNoCap);
+        EXPECT_TRUE(v6only.allowed) << v6only.reason;
+        EXPECT_FALSE(v6only.refused_by_policy);
+        EXPECT_FALSE(v6only.rule.has_value()) << "no entry speaks for an IPv6-only bind";
+        Decision dual = decide(p, wildcard6(proto, false), user(51000, 1), kNoCap);
+        EXPECT_FALSE(dual.allowed);
+        EXPECT_TRUE(dual.refused_by_policy) << "a dual-stack wildcard takes 127.0.0.1 too";
+        EXPECT_EQ(dual.rule->file, "reserve/" + std::string(proto_name(proto)) + "/7000@127.0.0.1");
+        EXPECT_TRUE(decide(p, bind(proto, "0.0.0.0", 7000), user(51000, 1), kNoCap).refused_by_policy)
+            << "v6only means nothing for an IPv4 wildcard";
+    }
+}
+
+TEST(DecideReservations, V6onlyWildcardStillTakesIpv6AndAllAddressReservations) {
+    for (Proto proto : {Proto::tcp, Proto::udp}) {
+        for (std::optional<const char*> addr : {std::optional<const char*>("::1"), std::optional<const char*>()}) {
+            for (bool v6only : {false, true}) {
+                SCOPED_TRACE(std::string(proto_name(proto)) + " reserved on " + (addr ? *addr : "every address") +
+                             (v6only ? ", v6only" : ", dual-stack"));
+                const Policy p = reserved_on(proto, addr);
+                EXPECT_TRUE(collides(p.reservations[0], wildcard6(proto, v6only)));
+                Decision d = decide(p, wildcard6(proto, v6only), user(51000, 1), kNoCap);
+                EXPECT_FALSE(d.allowed);
+                EXPECT_TRUE(d.refused_by_policy);
+                EXPECT_TRUE(decide(p, wildcard6(proto, v6only), user(51001, 1), kNoCap).allowed) << "the owner binds it";
+            }
+        }
+    }
+}
+
+TEST(DecideReservations, V6onlyChangesNothingForASpecificIpv6Address) {
+    const Policy p = reserved_on(Proto::tcp, "127.0.0.1");
+    BindRequest req = bind(Proto::tcp, "::1", 7000);
+    req.v6only = true;
+    EXPECT_TRUE(decide(p, req, user(51000, 1), kNoCap).allowed);
+    const Policy v6 = reserved_on(Proto::tcp, "::1");
+    EXPECT_TRUE(decide(v6, req, user(51000, 1), kNoCap).refused_by_policy);
+}

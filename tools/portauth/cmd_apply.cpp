@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "common/json.hpp"
 #include "engine/engine.hpp"
+#include "engine/features.hpp"
 #include "engine/last_good.hpp"
 #include "engine/system.hpp"
 #include "output.hpp"
@@ -63,6 +64,7 @@ void print_report(const ApplyOptions& o, const ApplyReport& report, const std::s
             .field("rules", report.rules)
             .field("replaced", report.replaced)
             .field("denial_errno", report.eacces ? "EACCES" : "EPERM")
+            .field("program_lacks", feature_list(report.features, false))
             .field("ip_local_reserved_ports_added", format_port_set(report.sysctl_added))
             .field("tree_hash", hash)
             .field("fallback", fallback)
@@ -76,7 +78,7 @@ void print_report(const ApplyOptions& o, const ApplyReport& report, const std::s
     if (!report.sysctl_added.empty())
         std::printf("portauth: kept out of automatic port selection (ip_local_reserved_ports): %s\n",
                     format_port_set(report.sysctl_added).c_str());
-    if (!report.eacces) std::printf("portauth: this kernel has no bpf_set_retval; refused binds fail with EPERM\n");
+    for (const auto& m : describe_missing(report.features)) std::printf("portauth: this kernel's program runs %s\n", m.c_str());
 }
 
 // A reservation stops new binds; a socket that already holds the port keeps

@@ -84,6 +84,17 @@ Result<Who> resolve_who(const CheckOptions& o) {
     return w;
 }
 
+// For an IPv6 wildcard: whether it was judged dual-stack or v6-only, and
+// where the kernel's judgement may differ. Empty for other addresses.
+std::string stack_note(const BindRequest& req) {
+    if (req.addr.is_v4() || !req.addr.is_wildcard()) return "";
+    const std::string unreadable =
+        "the kernel judges a bind dual-stack where it cannot read IPV6_V6ONLY (MPTCP sockets; kernels without "
+        "bpf_skc_to_tcp6_sock in bind programs)";
+    if (req.v6only) return "v6-only (IPV6_V6ONLY): [::] takes the IPv6 wildcard only, not the IPv4 one; " + unreadable;
+    return "dual-stack: [::] takes the IPv4 wildcard too (an IPV6_V6ONLY socket does not: ask with --v6only); " + unreadable;
+}
+
 const char* by_name(DecidedBy b) {
     switch (b) {
         case DecidedBy::reservation: return "reservation";
@@ -99,6 +110,11 @@ int run_check(const CheckOptions& o) {
     auto spec = parse_bind_spec(o.spec);
     if (!spec) {
         report_error(spec.error());
+        return kExitUsage;
+    }
+    if (o.v6only && spec->addr.is_v4()) {
+        report_error(logic_error("--v6only needs an IPv6 address, and '" + o.spec + "' asks about " + spec->addr.str() +
+                                 ", an IPv4 address (an IPV6_V6ONLY socket cannot bind it)"));
         return kExitUsage;
     }
     auto who = resolve_who(o);
@@ -132,7 +148,7 @@ int run_check(const CheckOptions& o) {
     }
     if (!enforced) from = "the tree at " + o.common.policy_dir;
     const Policy& policy = enforced ? *enforced : *tree;
-    BindRequest req{spec->proto, spec->addr, spec->port};
+    BindRequest req{spec->proto, spec->addr, spec->port, o.v6only};
     HostFacts host{unprivileged_port_start(), who->cap};
     Decision d = decide(policy, req, who->creds, host);
     // The files may say something else than the kernel enforces: say so.
@@ -155,6 +171,7 @@ int run_check(const CheckOptions& o) {
             .field("proto", proto_name(req.proto))
             .field("addr", req.addr.str())
             .field("port", static_cast<uint32_t>(req.port))
+            .field("v6only", req.v6only)
             .field("uid", who->creds.euid)
             .field("gid", who->creds.egid)
             .field("decided_by", by_name(d.by))
@@ -173,6 +190,7 @@ int run_check(const CheckOptions& o) {
                     who->label.c_str(), palette.paint(d.allowed ? "ALLOWED" : "REFUSED", d.allowed ? Tone::good : Tone::bad).c_str());
         std::printf("  decided by: %s%s\n", by_name(d.by), d.rule ? (" (" + d.rule->str() + ")").c_str() : "");
         std::printf("  why:        %s\n", d.reason.c_str());
+        if (const std::string stack = stack_note(req); !stack.empty()) std::printf("  stack:      %s\n", stack.c_str());
         std::printf("  from:       %s\n", from.c_str());
         if (!note.empty()) std::printf("  note:       %s\n", note.c_str());
     }

@@ -6,9 +6,12 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "common/escape.hpp"
 #include "common/json.hpp"
 #include "common/term.hpp"
 #include "engine/engine.hpp"
+#include "engine/features.hpp"
+#include "engine/netns.hpp"
 #include "engine/last_good.hpp"
 #include "engine/system.hpp"
 #include "policy/tree.hpp"
@@ -22,6 +25,35 @@ void json_strings(JsonWriter& j, const std::vector<std::string>& v) {
     j.begin_array();
     for (const auto& x : v) j.value(x);
     j.end_array();
+}
+
+// The governed network namespace as people name it: its inode (what
+// `ip netns identify` and `lsns` show), its `ip netns` name, whether it is
+// the host's, whether this process is in it.
+struct GovernedNetns {
+    std::optional<uint64_t> inode;
+    std::optional<std::string> name;
+    bool host = false;
+    std::optional<bool> current;
+};
+
+GovernedNetns governed_netns(const EngineStatus& st) {
+    GovernedNetns g;
+    if (st.netns_inode) {
+        g.inode = st.netns_inode;
+        g.name = netns_name(st.netns_inode);
+        g.host = host_netns_inode() == st.netns_inode;
+    }
+    if (auto cookie = current_netns_cookie()) g.current = *cookie == st.netns_cookie;
+    return g;
+}
+
+std::string describe(const GovernedNetns& g, const EngineStatus& st) {
+    std::string out = g.inode ? "net:[" + std::to_string(*g.inode) + "]" : "cookie " + std::to_string(st.netns_cookie);
+    if (g.name) out += " '" + escape_untrusted(*g.name) + "'";
+    if (g.host) out += " (the host's)";
+    if (g.current) out += *g.current ? ", this process's" : ", not this process's";
+    return out;
 }
 
 }  // namespace
@@ -72,9 +104,17 @@ std::string format_status_json(const EngineStatus& st, const std::string& pin_di
             .field("generation", st.generation)
             .field("rule_count", st.rule_count)
             .field("root_exempt", st.root_exempt)
-            .field("denial_errno", st.eacces ? "EACCES" : "EPERM")
-            .field("netns_cookie", st.netns_cookie)
-            .field("prog_id_bind4", st.prog_id_bind4)
+            .field("denial_errno", st.eacces ? "EACCES" : "EPERM");
+        if (st.features_known) j.field("program_lacks", feature_list(st.features, false));
+        const GovernedNetns ns = governed_netns(st);
+        j.field("netns_cookie", st.netns_cookie);
+        if (ns.inode) j.field("netns_inode", *ns.inode);
+        else j.key("netns_inode").null();
+        if (ns.name) j.field("netns_name", *ns.name);
+        else j.key("netns_name").null();
+        if (ns.current) j.field("netns_current", *ns.current);
+        else j.key("netns_current").null();
+        j.field("prog_id_bind4", st.prog_id_bind4)
             .field("prog_id_bind6", st.prog_id_bind6)
             .field("ip_local_reserved_ports_added", format_port_set(st.sysctl_ports))
             .field("tree_hash", st.tree_hash)
@@ -128,6 +168,13 @@ std::string format_status_text(const EngineStatus& st, const std::string& pin_di
     out += fmt::format("  rules:         {}\n", st.rule_count);
     out += fmt::format("  root exempt:   {}\n", st.root_exempt ? "yes" : "no (strict)");
     out += fmt::format("  refusals fail: {}\n", st.eacces ? "EACCES" : "EPERM");
+    if (!st.features_known)
+        out += "  program:       variant not recorded (loaded by an earlier portauth)\n";
+    else if (const auto missing = describe_missing(st.features); missing.empty())
+        out += "  program:       full (every optional kernel feature)\n";
+    else
+        for (size_t i = 0; i < missing.size(); ++i) out += fmt::format("  {}{}\n", i ? "               " : "program:       ", missing[i]);
+    out += fmt::format("  network ns:    {}\n", describe(governed_netns(st), st));
     out += fmt::format("  pinned at:     {}\n", pin_dir);
     if (!st.tree_hash.empty())
         out += fmt::format("  policy hash:   {}{}\n", st.tree_hash.substr(0, 16),

@@ -54,6 +54,7 @@ struct CheckOptions {
     std::optional<std::string> user;
     std::vector<std::string> groups;
     std::string spec;
+    bool v6only = false;        // ask as an IPV6_V6ONLY socket (IPv6 addresses only)
 };
 
 struct EditOptions {

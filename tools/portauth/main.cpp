@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "engine/netns.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "policy/tree.hpp"
@@ -17,6 +18,7 @@ Examples:
   portauth apply                            load /etc/portauth into the kernel (root cgroup)
   portauth allow 80 www-data                let www-data bind port 80 (tcp and udp)
   portauth check --user www-data tcp/80     would www-data's bind be allowed, and why
+  portauth check --v6only tcp/8080@[::]     the same for an IPV6_V6ONLY socket on the IPv6 wildcard
   portauth status --json                    what is enforced, with per-entry counters
   dropto www-data portauth nginx            run nginx as www-data; portauth checks enforcement
 
@@ -107,6 +109,8 @@ int main(int argc, char** argv) {
     check->add_option("--user", check_opts.user, "ask for this user (name or uid) instead of the caller");
     check->add_option("--group", check_opts.groups, "the first is the effective gid, the rest supplementary; replaces the user's groups (repeatable)")
         ->allow_extra_args(false);
+    check->add_flag("--v6only", check_opts.v6only,
+                    "ask as an IPV6_V6ONLY socket: [::] takes only the IPv6 wildcard, not the IPv4 one (IPv6 addresses only)");
     check->add_option("SPEC", check_opts.spec, "PROTO/PORT[@ADDR], e.g. tcp/80 or udp/5060@[::1]")->required();
 
     EditOptions edit_opts;
@@ -132,6 +136,10 @@ int main(int argc, char** argv) {
         const int code = app.exit(e);
         return code == 0 ? kExitOk : kExitUsage;
     }
+    // Under 'ip netns exec' (a fresh /sys) the subcommands may join the host's
+    // mount namespace to reach its pins and cgroups (engine/netns.hpp); the
+    // adverb never does.
+    portauth::allow_joining_host_mounts();
     apply_opts.common = check_opts.common = edit_opts.common = common;
     if (*apply) return run_apply(apply_opts);
     if (*status) return run_status(common);

@@ -1,6 +1,7 @@
 // portreserve: parse the command line, fill the options, run the subcommand.
 #include <CLI/CLI.hpp>
 
+#include "engine/netns.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "policy/tree.hpp"
@@ -51,6 +52,10 @@ Exit status: 0 ok, 100 usage, 111 failure.)");
         const int code = app.exit(e);
         return code == 0 ? kExitOk : kExitUsage;
     }
+    // Under 'ip netns exec' (a fresh /sys) the subcommands may join the host's
+    // mount namespace to reach its pins and cgroups (engine/netns.hpp); the
+    // adverb never does.
+    portauth::allow_joining_host_mounts();
     if (*add) return run_reserve_add(o);
     if (*release) return run_reserve_release(o);
     return run_reserve_list(o.common);
