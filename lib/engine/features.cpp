@@ -92,7 +92,10 @@ Result<std::set<std::string>> withheld() {
         if (name.empty()) continue;
         if (std::find(known.begin(), known.end(), name) == known.end()) {
             std::string list;
-            for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+            for (const auto& k : known) {
+                if (!list.empty()) list += ", ";
+                list += k;
+            }
             return logic_error("PORTAUTH_BPF_WITHOUT: unknown feature '" + name + "' (known: " + list + ")");
         }
         out.insert(name);
