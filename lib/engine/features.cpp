@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "engine/portauth-api.h"
 #include "engine/system.hpp"
@@ -96,7 +97,12 @@ Result<std::set<std::string>> withheld() {
                 if (!list.empty()) list += ", ";
                 list += k;
             }
-            return logic_error("PORTAUTH_BPF_WITHOUT: unknown feature '" + name + "' (known: " + list + ")");
+            std::string what = "PORTAUTH_BPF_WITHOUT: unknown feature '";
+            what += name;
+            what += "' (known: ";
+            what += list;
+            what += ")";
+            return logic_error(std::move(what));
         }
         out.insert(name);
     }
@@ -138,10 +144,17 @@ Result<ProgramFeatures> probe_program_features() {
             f.bits = static_cast<uint8_t>(f.bits & ~h.feature);
             continue;
         }
-        return logic_error(std::string("this kernel lacks ") + h.what +
-                           (held_back ? std::string(" (withheld by PORTAUTH_BPF_WITHOUT)")
-                                      : h.since ? std::string(" (added in ") + h.since + ")" : std::string()) +
-                           ", which portauth's bind program needs; nothing was loaded");
+        std::string what = "this kernel lacks ";
+        what += h.what;
+        if (held_back) {
+            what += " (withheld by PORTAUTH_BPF_WITHOUT)";
+        } else if (h.since) {
+            what += " (added in ";
+            what += h.since;
+            what += ")";
+        }
+        what += ", which portauth's bind program needs; nothing was loaded";
+        return logic_error(std::move(what));
     }
     return f;
 }
