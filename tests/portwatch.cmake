@@ -20,4 +20,9 @@ if(TARGET portwatch_lib)
   add_dependencies(portwatch_integration_tests portauth portreserve portwatch)
   gtest_discover_tests(portwatch_integration_tests TEST_PREFIX "integration." DISCOVERY_TIMEOUT 60
     PROPERTIES RUN_SERIAL TRUE TIMEOUT 300)
+  # portwatch against the program variants that change what it sees (tests/CMakeLists.txt).
+  gtest_discover_tests(portwatch_integration_tests TEST_PREFIX "integration-noloop-noretval." DISCOVERY_TIMEOUT 60
+    PROPERTIES RUN_SERIAL TRUE TIMEOUT 300 ENVIRONMENT "PORTAUTH_BPF_WITHOUT=bpf_loop,set_retval")
+  gtest_discover_tests(portwatch_integration_tests TEST_PREFIX "integration-nostorage-nov6only." DISCOVERY_TIMEOUT 60
+    PROPERTIES RUN_SERIAL TRUE TIMEOUT 300 ENVIRONMENT "PORTAUTH_BPF_WITHOUT=sk_storage,v6only")
 endif()

@@ -65,7 +65,7 @@ pid_t start_binder(const std::string& cgroup, const Creds& who, uint16_t granted
     long binds = 0, wrong = 0;
     char c;
     while (read(stop_fd, &c, 1) != 1) {
-        if (bind_once(SOCK_STREAM, 7600) != EACCES) ++wrong;   // reserved for others in both policies
+        if (bind_once(SOCK_STREAM, 7600) != sandbox::refusal_errno()) ++wrong;   // reserved for others in both policies
         if (bind_once(SOCK_STREAM, granted_port) != 0) ++wrong;   // granted to this uid in both policies
         binds += 2;
     }

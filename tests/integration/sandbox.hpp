@@ -49,7 +49,16 @@ struct BindOptions {
     bool new_netns = false;       // bind inside a fresh network namespace
 };
 
-// Forks a child that joins `cgroup`, drops to `who` and binds; returns 0 or the errno.
+// Whether the suite runs against a program variant without `feature`
+// (PORTAUTH_BPF_WITHOUT names it; tests/CMakeLists.txt runs the suite so).
+bool withheld(const std::string& feature);
+// Whether that variant lacks bpf_set_retval, whose refusals fail with EPERM.
+bool refusals_are_eperm();
+// The errno a policy refusal fails with in this run: EPERM or EACCES.
+int refusal_errno();
+
+// Forks a child that joins `cgroup`, drops to `who` and binds; returns 0 or
+// the errno (EPERM from the variant without bpf_set_retval as EACCES).
 int bind_as(const std::string& cgroup, const Creds& who, const std::string& proto, const std::string& addr,
             uint16_t port, const BindOptions& options = {});
 
