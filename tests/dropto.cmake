@@ -1,4 +1,4 @@
-# dropto's tests, built apart from the rest so they do not wait on portauth_lib.
+# dropto's tests: dropto_lib and lib/common only, nothing of the policy or the engine.
 # Unit tests: no privileges; the kernel and the user database are fakes.
 file(GLOB DROPTO_UNIT_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/unit/dropto_*.cpp)
 add_executable(dropto_unit_tests ${DROPTO_UNIT_SOURCES})

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "policy/compile.hpp"
+#include "engine/compile.hpp"
 
 namespace portauth {
 

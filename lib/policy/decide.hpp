@@ -1,7 +1,7 @@
 // The policy decision: a pure function of (policy, bind request, credentials,
 // host facts). No I/O, no logging, no globals. The kernel program in
 // lib/engine/portauth.bpf.c implements the same rules over the tables that
-// compile.hpp produces; `portauth check`, portwatch and the differential test
+// engine/compile.hpp produces; `portauth check`, portwatch and the differential test
 // call this.
 #pragma once
 

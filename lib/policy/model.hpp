@@ -1,6 +1,6 @@
 // The policy model: what the policy tree says, after parsing, before any kernel
 // representation. Pure data; the loader (tree.hpp) fills it from files, the
-// decision (decide.hpp) and the kernel compiler (compile.hpp) read it.
+// decision (decide.hpp) and the kernel compiler (engine/compile.hpp) read it.
 #pragma once
 
 #include <netinet/in.h>

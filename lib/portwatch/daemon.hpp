@@ -22,7 +22,7 @@
 // again.
 #pragma once
 
-#include "portwatch/commands.hpp"
+#include "portwatch/options.hpp"
 #include "portwatch/hook.hpp"
 #include "portwatch/watcher.hpp"
 
@@ -32,7 +32,7 @@ inline constexpr int kEventBudget = 4096;
 inline constexpr int kEventSliceMs = 20;
 inline constexpr int kFlushMs = 1000;
 
-// The whole daemon; returns the exit status (commands.hpp).
+// The whole daemon; returns the exit status (options.hpp).
 int run_watch_daemon(const RunOptions& options, WatchLog& log);
 
 // Shared by scan and run: one line per new squat and per action result that changed.

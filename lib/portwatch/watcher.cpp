@@ -7,7 +7,7 @@
 #include "common/escape.hpp"
 #include "common/parse.hpp"
 #include "policy/spec.hpp"
-#include "portwatch/commands.hpp"
+#include "portwatch/options.hpp"
 
 namespace portauth::watch {
 

@@ -10,7 +10,7 @@
 #include "engine/last_good.hpp"
 #include "engine/system.hpp"
 #include "output.hpp"
-#include "policy/compile.hpp"
+#include "engine/compile.hpp"
 #include "policy/snapshot.hpp"
 #include "policy/tree.hpp"
 

@@ -17,7 +17,7 @@
 #include "common/escape.hpp"
 #include "engine/engine.hpp"
 #include "policy/tree.hpp"
-#include "portwatch/commands.hpp"
+#include "commands.hpp"
 #include "portwatch/policy_source.hpp"
 #include "portwatch/report.hpp"
 #include "portwatch/scanner.hpp"

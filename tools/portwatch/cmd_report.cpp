@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "portwatch/commands.hpp"
+#include "commands.hpp"
 #include "portwatch/report.hpp"
 #include "portwatch/store.hpp"
 

@@ -1,5 +1,5 @@
 // portwatch run: the daemon (lib/portwatch/daemon.hpp), logging through spdlog.
-#include "portwatch/commands.hpp"
+#include "commands.hpp"
 #include "portwatch/daemon.hpp"
 
 namespace portauth::watch {

@@ -5,7 +5,7 @@
 
 #include "engine/engine.hpp"
 #include "policy/tree.hpp"
-#include "portwatch/commands.hpp"
+#include "commands.hpp"
 #include "portwatch/policy_source.hpp"
 #include "portwatch/daemon.hpp"
 #include "portwatch/hook.hpp"

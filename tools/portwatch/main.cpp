@@ -9,7 +9,7 @@
 #include "common/term.hpp"
 #include "engine/engine.hpp"
 #include "policy/tree.hpp"
-#include "portwatch/commands.hpp"
+#include "commands.hpp"
 
 using namespace portauth::watch;
 

@@ -1,4 +1,4 @@
-#include "policy/compile.hpp"
+#include "engine/compile.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -6,6 +6,11 @@
 #include <tuple>
 
 namespace portauth {
+
+// The two halves consider the same supplementary groups: the decision
+// (policy/decide.cpp) the lowest kMaxGroupsConsidered, the kernel program the
+// lowest PA_MAX_GROUPS (lib/engine/portauth.bpf.c).
+static_assert(kMaxGroupsConsidered == PA_MAX_GROUPS, "the decision and the kernel program must see the same groups");
 
 namespace {
 

@@ -1,5 +1,6 @@
-// portwatch's subcommands: main.cpp parses into these structs and calls
-// run_*; each returns the process exit status (tools/portwatch/cmd_*.cpp).
+// What portwatch's passes and daemon are asked to do, and the exit statuses
+// they answer with. tools/portwatch/main.cpp parses the command line into
+// these structs (tools/portwatch/commands.hpp: the subcommands).
 //
 // Exit statuses (stable, documented in portwatch(8)):
 //   scan:   0 no squatters, 1 squatters found, 2 error (also usage)
@@ -66,11 +67,5 @@ struct WatchLog {
     virtual void warn(const std::string& line) = 0;
     virtual void error(const std::string& line) = 0;
 };
-WatchLog& tool_log();   // spdlog's default logger (tools/portwatch/cmd_scan.cpp)
-
-int run_scan(const ScanOptions&);
-int run_report(const ReportOptions&);
-int run_check(const CheckOptions&);
-int run_daemon(const RunOptions&);
 
 }  // namespace portauth::watch
