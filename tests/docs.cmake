@@ -31,7 +31,9 @@ target_link_libraries(docs_output_tests PRIVATE portauth_cli GTest::gtest GTest:
 gtest_discover_tests(docs_output_tests TEST_PREFIX "unit." DISCOVERY_TIMEOUT 60)
 
 # docs/json.md against the code that writes the JSON and the tools' real output.
-find_program(DOCS_PYTHON3 python3)
+# Debian's own python3 first (a pyenv shim on PATH is this machine's, not the
+# test guest's: scripts/ci-kernels.sh runs these tests in a Debian guest).
+find_program(DOCS_PYTHON3 python3 HINTS /usr/bin)
 if(DOCS_PYTHON3)
   set(_json_args --source ${PROJECT_SOURCE_DIR}
     --portauth $<TARGET_FILE:portauth> --portreserve $<TARGET_FILE:portreserve>)

@@ -79,10 +79,16 @@ Status reach_once() {
     const std::string hint = instead_hint();   // while /run/netns is still this namespace's
     Fd ns(::open((host + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns) return Error{errno, seen + " and cannot open the host's mount namespace (" + host + "/ns/mnt); " + hint};
+    // setns gives the namespace's own root; the host's init may see another
+    // (a chroot: a container's or a test VM's init). Take init's, as
+    // `nsenter --mount --root` does: opened here, entered after the join.
+    const Fd root(::open((host + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     char cwd[4096];
     const bool had_cwd = ::getcwd(cwd, sizeof cwd) != nullptr;
     if (::setns(ns.get(), CLONE_NEWNS) != 0)
         return Error{errno, seen + " and cannot join the host's mount namespace (" + host + "/ns/mnt); " + hint};
+    if (root && (::fchdir(root.get()) != 0 || ::chroot(".") != 0))
+        return Error{errno, seen + " and cannot enter the root of the host's init (" + host + "/root); " + hint};
     if (!had_cwd || ::chdir(cwd) != 0) (void)::chdir("/");
     if (!have_cgroup2_mount() || !fs_is("/sys/fs/bpf", BPF_FS_MAGIC))
         return logic_error(seen + ", and the host's mount namespace lacks it too; mount bpffs on /sys/fs/bpf and cgroup2 there, or " +

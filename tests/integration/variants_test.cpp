@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <optional>
 #include <string>
 
@@ -76,21 +77,37 @@ protected:
 }  // namespace
 
 TEST_F(Variants, EachWithheldFeatureIsSaidAndTheDecisionsStay) {
+    // What this kernel's program lacks of itself (nothing on 6.18 and 6.1).
+    std::string baseline;
+    {
+        WithheldFeatures without("");
+        const auto applied = sb->apply();
+        ASSERT_EQ(applied.status, 0) << applied.out << applied.err;
+        baseline = program_lacks(sb->portauth({"status", "--json"}).out);
+    }
     for (const auto& feature : kOptional) {
         SCOPED_TRACE(std::string("without ") + feature.name);
+        sandbox::ToolResult applied;
         {
             WithheldFeatures without(feature.name);
-            const auto applied = sb->apply();
+            applied = sb->apply();
             ASSERT_EQ(applied.status, 0) << applied.out << applied.err;
-            EXPECT_NE(applied.out.find(std::string("portauth: this kernel's program runs ") + feature.said), std::string::npos)
-                << applied.out;
         }
-        // Said by status, whoever asks later (the variant is recorded with the pins).
+        // Said by apply and by status, whoever asks later (the variant is
+        // recorded with the pins): the withheld feature, and whatever else the
+        // trial load had to leave out (6.1's verifier takes the bounded loops
+        // only without socket storage), each in one line.
         const auto status = sb->portauth({"status"});
-        EXPECT_NE(status.out.find(std::string("program:       ") + feature.said), std::string::npos) << status.out;
         const std::string lacks = program_lacks(sb->portauth({"status", "--json"}).out);
         EXPECT_NE(lacks.find(std::string("\"") + feature.name + "\""), std::string::npos) << lacks;
-        EXPECT_EQ(lacks.find(','), std::string::npos) << "only the withheld feature is missing: " << lacks;
+        for (const auto& other : kOptional) {
+            const bool missing = lacks.find(std::string("\"") + other.name + "\"") != std::string::npos;
+            EXPECT_EQ(applied.out.find(std::string("portauth: this kernel's program runs ") + other.said) != std::string::npos, missing)
+                << other.name << "\n" << applied.out;
+            EXPECT_EQ(status.out.find(other.said) != std::string::npos, missing) << other.name << "\n" << status.out;
+            if (missing && &other != &feature && baseline.find(other.name) == std::string::npos)
+                std::cout << "[ note     ] without " << feature.name << ", this kernel's program also lacks " << other.name << "\n";
+        }
 
         // The decisions are the full program's; only the errno of a refusal
         // differs, and only without bpf_set_retval. (bind_as reports the raw
@@ -101,14 +118,16 @@ TEST_F(Variants, EachWithheldFeatureIsSaidAndTheDecisionsStay) {
         EXPECT_EQ(sb->bind(kCarol, "tcp", "0.0.0.0", 80), 0) << "granted";
         EXPECT_NE(sb->bind(kBob, "tcp", "0.0.0.0", 80), 0) << "not granted";
     }
-    // And the full program again: nothing missing, nothing said.
+    // And the kernel's own program again: what it lacked at first, no more.
     {
         WithheldFeatures without("");
         const auto applied = sb->apply();
         ASSERT_EQ(applied.status, 0) << applied.err;
-        EXPECT_EQ(applied.out.find("this kernel's program runs"), std::string::npos) << applied.out;
-        EXPECT_NE(sb->portauth({"status"}).out.find("program:       full (every optional kernel feature)"), std::string::npos);
-        EXPECT_EQ(program_lacks(sb->portauth({"status", "--json"}).out), "\"program_lacks\":[]");
+        EXPECT_EQ(program_lacks(sb->portauth({"status", "--json"}).out), baseline);
+        if (baseline == "\"program_lacks\":[]") {
+            EXPECT_EQ(applied.out.find("this kernel's program runs"), std::string::npos) << applied.out;
+            EXPECT_NE(sb->portauth({"status"}).out.find("program:       full (every optional kernel feature)"), std::string::npos);
+        }
     }
 }
 
