@@ -522,6 +522,20 @@ TEST(DocsSubcommands, AreInTheSynopsisAndCompleted) {
     EXPECT_GE(checked, 10) << "expected portauth's 7 and portreserve's 3 subcommands in their --help";
 }
 
+// 'portauth <TAB>' offers the subcommands, not every command on PATH; the
+// adverb's PROGRAM comes from PATH only when the prefix names no subcommand.
+TEST(DocsCompletions, BashOffersPortauthsSubcommandsBeforeCommandsOnPath) {
+    const fs::path bash = source_dir() / "completions/bash/portauth";
+    EXPECT_EQ(bash_offers(bash, {"portauth", ""}),
+              (std::set<std::string>{"apply", "allow", "check", "list", "revoke", "status", "unload"}));
+    EXPECT_EQ(bash_offers(bash, {"portauth", "a"}), (std::set<std::string>{"apply", "allow"}))
+        << "a prefix that names subcommands offers only them, not apt or awk";
+    const auto program = bash_offers(bash, {"portauth", "bas"});
+    EXPECT_TRUE(program.count("bash")) << "no subcommand starts with 'bas': PROGRAM from PATH; offered: " << join(program);
+    const auto options = bash_offers(bash, {"portauth", "--"});
+    EXPECT_TRUE(options.count("--deep") && options.count("--help")) << join(options);
+}
+
 TEST(DocsExitStatus, HelpFootersMatchTheManPages) {
     for (const auto& t : top_level_tools()) {
         const Help help = help_of(t);
