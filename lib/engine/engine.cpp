@@ -451,7 +451,12 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     PA_TRY(reach_pins(target.pin_dir));
     auto features = probe_program_features();
     if (!features) return features.error();
-    PA_TRY(ensure_bpffs_dir(target.pin_dir));
+    auto mounted = ensure_bpffs_dir(target.pin_dir);
+    if (!mounted) return mounted.error();
+    // Which mount unload takes down: this apply's, or the one the first apply made.
+    std::string mounted_bpffs = *mounted;
+    if (mounted_bpffs.empty())
+        if (auto previous = read_state(target.pin_dir)) mounted_bpffs = previous->mounted_bpffs;
     auto lock = lock_pin_dir(target.pin_dir);
     if (!lock) return lock.error();
     const std::string dir = target.pin_dir;
@@ -585,7 +590,7 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     auto added = sync_reserved_ports(dir, img.reserved_ports);
     if (added) report.sysctl_added = *added;
     else report.after_swap = added.error();
-    EnforcementState state{dir, target.cgroup, target.policy_dir, *cookie, generation, target.tree_hash, target.fallback};
+    EnforcementState state{dir, target.cgroup, target.policy_dir, *cookie, generation, target.tree_hash, target.fallback, mounted_bpffs};
     if (Status s = write_state(state); !s && !report.after_swap) report.after_swap = s.error();
     report.total_ms = ms_since(t0);
     return report;
@@ -743,12 +748,20 @@ Status engine_unload(const std::string& pin_dir) {
             if (!ours.count(p)) left.insert(p);
         if (left != *current) PA_TRY(write_reserved_ports(left));
     }
+    auto state = read_state(pin_dir);
+    const std::string mounted_bpffs = state ? state->mounted_bpffs : "";
     remove_state(pin_dir);
     for (const char* name : kPins) {
         const std::string path = pin_path(pin_dir, name);
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error("cannot remove pin '" + path + "'");
     }
     ::rmdir(pin_dir.c_str());   // when empty; a bpffs mount point itself stays (EBUSY)
+    // The bpffs apply mounted (on the pin dir, or on /sys/fs/bpf), once nothing is left on it.
+    if (!mounted_bpffs.empty()) {
+        lock->reset();   // the lock is an fd on that mount
+        PA_TRY(unmount_bpffs_if_empty(mounted_bpffs));
+        if (mounted_bpffs == pin_dir) ::rmdir(pin_dir.c_str());   // the directory apply created for the mount
+    }
     return {};
 }
 

@@ -8,7 +8,9 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -55,9 +57,11 @@ Result<std::string> read_small_file(const std::string& path) {
 
 namespace {
 
-std::string scan_cgroup2_mounts() {
+// Each mount in /proc/self/mountinfo: its mount point (unescaped) and file system type.
+template <typename Visit>
+void for_each_mount(Visit visit) {
     std::ifstream in("/proc/self/mountinfo");
-    std::string line, best;
+    std::string line;
     while (std::getline(in, line)) {
         std::istringstream ls(line);
         std::vector<std::string> f;
@@ -65,10 +69,16 @@ std::string scan_cgroup2_mounts() {
         while (ls >> tok) f.push_back(tok);
         size_t dash = 0;
         while (dash < f.size() && f[dash] != "-") ++dash;
-        if (dash + 1 >= f.size() || f[dash + 1] != "cgroup2" || f.size() < 5) continue;
-        std::string mnt = unescape_mountinfo(f[4]);
-        if (best.empty() || mnt == "/sys/fs/cgroup") best = mnt;
+        if (dash + 1 >= f.size() || f.size() < 5) continue;
+        visit(unescape_mountinfo(f[4]), f[dash + 1]);
     }
+}
+
+std::string scan_cgroup2_mounts() {
+    std::string best;
+    for_each_mount([&](const std::string& mnt, const std::string& type) {
+        if (type == "cgroup2" && (best.empty() || mnt == "/sys/fs/cgroup")) best = mnt;
+    });
     return best;
 }
 
@@ -84,6 +94,46 @@ Result<std::string> find_cgroup2_mount() {
     if (best.empty())
         return logic_error("no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo); portauth needs cgroup v2");
     return best;
+}
+
+namespace {
+
+// The file system type of the mount `path` is on: the longest mount point in
+// /proc/self/mountinfo that is a prefix of it. Empty when none is found.
+std::string mount_fstype(const std::string& path) {
+    std::string best_mnt, best_type;
+    for_each_mount([&](const std::string& mnt, const std::string& type) {
+        const bool under = mnt == "/" || path == mnt || path.rfind(mnt + "/", 0) == 0;
+        if (!under || mnt.size() < best_mnt.size()) return;
+        best_mnt = mnt;
+        best_type = type;
+    });
+    return best_type;
+}
+
+}  // namespace
+
+Status require_cgroup2_dir(const std::string& dir) {
+    // First: under 'ip netns exec' this joins the host's mounts, where `dir` is.
+    auto mount = find_cgroup2_mount();
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return sys_error("cannot reach cgroup '" + dir + "'");
+    if (!S_ISDIR(st.st_mode)) return logic_error("'" + dir + "' is not a cgroup v2 directory (it is not a directory)");
+    struct statfs fs {};
+    if (::statfs(dir.c_str(), &fs) != 0) return sys_error("cannot reach cgroup '" + dir + "'");
+    if (fs.f_type == CGROUP2_SUPER_MAGIC) return {};
+    char resolved[PATH_MAX];
+    const std::string type = mount_fstype(::realpath(dir.c_str(), resolved) ? resolved : dir);
+    std::string on;
+    if (type == "cgroup") on = "cgroup, a cgroup v1 hierarchy";
+    else if (!type.empty()) on = type;
+    else {
+        std::ostringstream magic;
+        magic << "a file system with magic 0x" << std::hex << static_cast<uint64_t>(fs.f_type);
+        on = magic.str();
+    }
+    return logic_error("'" + dir + "' is not a cgroup v2 directory (it is on " + on + "); " +
+                       (mount ? "the cgroup v2 hierarchy is mounted at " + *mount : mount.error().message()));
 }
 
 Result<std::string> current_cgroup() {
@@ -107,23 +157,39 @@ bool is_on_bpffs(const std::string& path) {
     return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
 }
 
-Status ensure_bpffs_dir(const std::string& dir) {
-    if (is_on_bpffs(dir)) return {};
+Result<std::string> ensure_bpffs_dir(const std::string& dir) {
+    if (is_on_bpffs(dir)) return std::string();
     const auto slash = dir.find_last_of('/');
     const std::string parent = slash == 0 ? "/" : dir.substr(0, slash);
     if (is_on_bpffs(parent)) {
         if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create pin dir '" + dir + "'");
-        return {};
+        return std::string();
     }
     // /sys/fs/bpf/portauth on a system that never mounted bpffs: mount it where it belongs.
     if (parent == "/sys/fs/bpf") {
         if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
             return sys_error("cannot mount bpffs on '/sys/fs/bpf'");
         if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create pin dir '" + dir + "'");
-        return {};
+        return parent;
     }
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error("cannot create pin dir '" + dir + "'");
     if (::mount("bpf", dir.c_str(), "bpf", 0, "mode=0700") != 0) return sys_error("cannot mount bpffs on '" + dir + "'");
+    return dir;
+}
+
+Status unmount_bpffs_if_empty(const std::string& dir) {
+    if (!is_on_bpffs(dir)) return {};
+    // A mount point: on another device than its parent.
+    struct stat here {}, up {};
+    if (::stat(dir.c_str(), &here) != 0 || ::stat((dir + "/..").c_str(), &up) != 0 || here.st_dev == up.st_dev) return {};
+    // Empty but for what the kernel's bpf_preload puts in every new bpffs.
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name != "maps.debug" && name != "progs.debug") return {};
+    }
+    if (ec) return {};
+    if (::umount2(dir.c_str(), UMOUNT_NOFOLLOW) != 0) return sys_error("cannot unmount the bpffs portauth mounted on '" + dir + "'");
     return {};
 }
 
@@ -217,7 +283,7 @@ Status write_state(const EnforcementState& st) {
     const std::string text = "pin_dir=" + st.pin_dir + "\ncgroup=" + st.cgroup + "\npolicy_dir=" + st.policy_dir +
                              "\nnetns_cookie=" + std::to_string(st.netns_cookie) +
                              "\ngeneration=" + std::to_string(st.generation) + "\ntree_hash=" + st.tree_hash +
-                             "\nfallback=" + (st.fallback ? "1" : "0") + "\n";
+                             "\nfallback=" + (st.fallback ? "1" : "0") + "\nmounted_bpffs=" + st.mounted_bpffs + "\n";
     return write_file_atomically(path, text, 0644);
 }
 
@@ -238,6 +304,7 @@ Result<EnforcementState> read_state(const std::string& pin_dir) {
         else if (key == "generation") st.generation = static_cast<uint32_t>(parse_decimal(value, UINT32_MAX).value_or(0));
         else if (key == "tree_hash") st.tree_hash = value;
         else if (key == "fallback") st.fallback = value == "1";
+        else if (key == "mounted_bpffs") st.mounted_bpffs = value;
     }
     if (st.pin_dir != pin_dir || st.cgroup.empty()) return logic_error("'" + path + "' is not a portauth state file for " + pin_dir);
     return st;

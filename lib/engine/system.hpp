@@ -15,6 +15,13 @@ namespace portauth {
 // layouts: /sys/fs/cgroup or /sys/fs/cgroup/unified).
 Result<std::string> find_cgroup2_mount();
 
+// `dir` is a directory on a cgroup v2 file system (statfs: CGROUP2_SUPER_MAGIC).
+// Else an error that says what it is on and where the v2 hierarchy is:
+// "'/sys/fs/cgroup/pids' is not a cgroup v2 directory (it is on cgroup, a
+// cgroup v1 hierarchy); the cgroup v2 hierarchy is mounted at /sys/fs/cgroup/unified".
+// Checked before anything is loaded: libbpf's own attach error says less.
+Status require_cgroup2_dir(const std::string& dir);
+
 // This process's cgroup v2 path relative to the mount ("/" for the root).
 Result<std::string> current_cgroup();
 
@@ -22,8 +29,17 @@ Result<std::string> current_cgroup();
 Result<uint64_t> cgroup_id(const std::string& path);
 
 // Makes `dir` usable for pins: on bpffs already, or created under a bpffs
-// mount, or bpffs mounted on it.
-Status ensure_bpffs_dir(const std::string& dir);
+// mount, or bpffs mounted on it (on /sys/fs/bpf for a pin dir under a
+// /sys/fs/bpf that has none). Returns where it mounted bpffs, "" when it
+// mounted none: apply records it, and unload takes that mount down again
+// once it holds nothing (unmount_bpffs_if_empty).
+Result<std::string> ensure_bpffs_dir(const std::string& dir);
+// Unmounts the bpffs on `dir` when `dir` is a bpffs mount point that holds
+// nothing (no pins, no directories; the kernel's own maps.debug and
+// progs.debug do not count): the mount apply made, once unload has
+// removed its pins. Leaves alone a bpffs that holds anything, and anything
+// that is not a bpffs mount point.
+Status unmount_bpffs_if_empty(const std::string& dir);
 bool is_on_bpffs(const std::string& path);
 
 // SO_NETNS_COOKIE of this process's network namespace.
@@ -50,6 +66,7 @@ struct EnforcementState {
     uint32_t generation = 0;
     std::string tree_hash;    // of the policy loaded (policy/snapshot.hpp)
     bool fallback = false;    // the last good policy stands in for a refused tree
+    std::string mounted_bpffs;   // where apply mounted bpffs for the pins ("" when it found one)
 };
 std::string runtime_dir();
 // A pin dir as one file name: "/sys/fs/bpf/portauth" -> "sys-fs-bpf-portauth".

@@ -1,6 +1,7 @@
 #include "policy/decide.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace portauth {
 
@@ -28,29 +29,79 @@ std::string describe(const BindRequest& r) {
 
 }  // namespace
 
-bool may_execute(const AccessSpec& a, const Credentials& creds) {
-    if (creds.euid == a.owner_uid) return a.owner_x;
+namespace {
+
+// The access(2) walk for X_OK: the owner class, then a named user entry,
+// then the groups (the owning group and named group entries: any one with x
+// grants, a match without x refuses), then the other class. `from_owner`
+// false skips the owner class: what the entry would say to a non-owner.
+AccessVerdict walk(const AccessSpec& a, const Credentials& creds, bool from_owner) {
+    if (from_owner && creds.euid == a.owner_uid) return {a.owner_x, AccessClass::owner, a.owner_uid, false};
     const bool mask = a.has_acl ? a.mask_x : true;
     if (a.has_acl) {
-        if (const AclEntry* u = find_entry(a.users, creds.euid)) return u->execute && mask;
+        if (const AclEntry* u = find_entry(a.users, creds.euid))
+            return {u->execute && mask, AccessClass::named_user, u->id, u->execute && !mask};
     }
-    bool matched = false;
+    std::optional<AccessVerdict> refusing;   // the first group that matched without x
     std::vector<uint32_t> gids = considered_groups(creds);
     gids.insert(gids.begin(), creds.egid);
     for (uint32_t gid : gids) {
         if (gid == a.owner_gid) {
-            matched = true;
-            if (a.group_x && mask) return true;
+            if (a.group_x && mask) return {true, AccessClass::owning_group, gid, false};
+            if (!refusing) refusing = AccessVerdict{false, AccessClass::owning_group, gid, a.group_x};
         }
         if (a.has_acl) {
             if (const AclEntry* g = find_entry(a.groups, gid)) {
-                matched = true;
-                if (g->execute && mask) return true;
+                if (g->execute && mask) return {true, AccessClass::named_group, gid, false};
+                if (!refusing) refusing = AccessVerdict{false, AccessClass::named_group, gid, g->execute};
             }
         }
     }
-    if (matched) return false;
-    return a.other_x;
+    if (refusing) return *refusing;
+    return {a.other_x, AccessClass::other, 0, false};
+}
+
+std::string class_name(const AccessVerdict& v) {
+    switch (v.by) {
+        case AccessClass::owner: return "the owner class";
+        case AccessClass::named_user: return "the ACL entry user:" + std::to_string(v.id);
+        case AccessClass::owning_group: return "the group class (gid " + std::to_string(v.id) + ")";
+        case AccessClass::named_group: return "the ACL entry group:" + std::to_string(v.id);
+        case AccessClass::other: return "the other class";
+    }
+    return "the other class";
+}
+
+}  // namespace
+
+AccessVerdict check_execute(const AccessSpec& a, const Credentials& creds) { return walk(a, creds, true); }
+
+bool may_execute(const AccessSpec& a, const Credentials& creds) { return walk(a, creds, true).granted; }
+
+std::string explain_execute(const AccessSpec& a, const Credentials& creds) {
+    const AccessVerdict v = walk(a, creds, true);
+    std::string out;
+    switch (v.by) {
+        case AccessClass::owner: out = who(creds) + " owns the entry, so the owner class decides"; break;
+        case AccessClass::named_user: out = "the ACL names " + who(creds) + ", so its entry user:" + std::to_string(v.id) + " decides"; break;
+        case AccessClass::owning_group:
+            out = "gid " + std::to_string(v.id) + " is the entry's group, so the group class decides";
+            break;
+        case AccessClass::named_group:
+            out = "gid " + std::to_string(v.id) + " has the ACL entry group:" + std::to_string(v.id) + ", which decides";
+            break;
+        case AccessClass::other:
+            out = who(creds) + " is neither the owner nor in a group the entry names, so the other class decides";
+            break;
+    }
+    if (v.granted) return out + ": x";
+    out += v.masked ? ": x, but the ACL mask has no x" : ": no x";
+    if (v.by == AccessClass::owner) {
+        // access(2) never falls through from the owner class: the surprise worth naming.
+        const AccessVerdict rest = walk(a, creds, false);
+        if (rest.granted) out += "; " + class_name(rest) + " would have granted";
+    }
+    return out;
 }
 
 bool collides(const Reservation& r, const BindRequest& req) {
@@ -70,21 +121,22 @@ namespace {
 struct GrantAnswer {
     Origin origin;
     bool granted;
+    std::string why;   // which class of the entry decided (empty for byuid lines)
 };
 
 std::optional<GrantAnswer> find_grant(const Policy& p, const BindRequest& req, const Credentials& creds) {
     for (const auto& g : p.port_grants)
-        if (g.port == req.port) return GrantAnswer{g.origin, may_execute(g.access, creds)};
+        if (g.port == req.port) return GrantAnswer{g.origin, may_execute(g.access, creds), explain_execute(g.access, creds)};
     const AddrGrant* best = nullptr;
     for (const auto& g : p.addr_grants)
         if (g.port == req.port && g.addr == req.addr && (!best || g.rank < best->rank)) best = &g;
-    if (best) return GrantAnswer{best->origin, may_execute(best->access, creds)};
+    if (best) return GrantAnswer{best->origin, may_execute(best->access, creds), explain_execute(best->access, creds)};
     const bool bang = needs_bang(req.port);
     for (const auto& f : p.uid_grants) {
         if (f.uid != creds.euid || f.bang != bang) continue;
         for (const auto& line : f.lines)
             if (req.port >= line.port_min && req.port <= line.port_max && line.addrs.contains(req.addr))
-                return GrantAnswer{line.origin, true};
+                return GrantAnswer{line.origin, true, ""};
     }
     return std::nullopt;
 }
@@ -107,7 +159,7 @@ Decision decide(const Policy& p, const BindRequest& req, const Credentials& cred
             d.by = DecidedBy::reservation;
             d.rule = r.origin;
             d.reason = describe(req) + " is reserved by " + r.origin.str() + " and " + who(creds) +
-                       " is not among its owners";
+                       " is not among its owners (" + explain_execute(r.access, creds) + ")";
             return d;
         }
         owner = true;
@@ -136,22 +188,25 @@ Decision decide(const Policy& p, const BindRequest& req, const Credentials& cred
             return d;
         }
         d.allowed = !privileged || host.cap_net_bind_service;
-        d.reason = exempt_note + grant->origin.str() + " exists but does not grant it to " + who(creds) +
+        d.reason = exempt_note + grant->origin.str() + " exists but does not grant it to " + who(creds) + " (" + grant->why + ")" +
                    (privileged ? (host.cap_net_bind_service ? "; allowed by CAP_NET_BIND_SERVICE"
                                                             : "; the port is privileged and the process lacks CAP_NET_BIND_SERVICE")
                                : "; the port is not privileged, so the kernel allows it");
         return d;
     }
     d.by = DecidedBy::kernel;
+    // A reservation did mention the port (and root passed it): only grants are absent.
+    const char* none_mentions = exempt_note.empty() ? "no entry mentions " : "no grant mentions ";
+    const char* none_grants = exempt_note.empty() ? "no entry grants " : "no grant gives ";
     if (!privileged) {
         d.allowed = true;
-        d.reason = exempt_note + "no entry mentions " + describe(req) + "; the port is not privileged";
+        d.reason = exempt_note + none_mentions + describe(req) + "; the port is not privileged";
     } else if (host.cap_net_bind_service) {
         d.allowed = true;
-        d.reason = exempt_note + "no entry mentions " + describe(req) + "; allowed by CAP_NET_BIND_SERVICE";
+        d.reason = exempt_note + none_mentions + describe(req) + "; allowed by CAP_NET_BIND_SERVICE";
     } else {
         d.allowed = false;
-        d.reason = exempt_note + "no entry grants " + describe(req) + " to " + who(creds) + " and port " + std::to_string(req.port) +
+        d.reason = exempt_note + none_grants + describe(req) + " to " + who(creds) + " and port " + std::to_string(req.port) +
                    " is privileged (below ip_unprivileged_port_start=" + std::to_string(host.unprivileged_port_start) + ")";
     }
     return d;

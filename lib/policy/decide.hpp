@@ -51,6 +51,24 @@ struct Decision {
 // supplementary groups count, as in the kernel engine.
 bool may_execute(const AccessSpec& access, const Credentials& creds);
 
+// The class of the entry's permissions that decided that check. access(2)
+// stops at the first class that applies: the owner is judged by the owner
+// bits alone (0654 refuses its owner, though its group may bind), a user
+// with a named ACL entry by that entry, a member of the entry's groups by
+// those groups (and the mask), everyone else by the other bits.
+enum class AccessClass { owner, named_user, owning_group, named_group, other };
+struct AccessVerdict {
+    bool granted = false;
+    AccessClass by = AccessClass::other;
+    uint32_t id = 0;        // owner: its uid; named_user: the uid; the groups: the gid that decided
+    bool masked = false;    // the class has x but the ACL mask has none
+};
+AccessVerdict check_execute(const AccessSpec& access, const Credentials& creds);
+
+// That verdict for people, e.g. "uid 103 owns the entry, so the owner class
+// decides: no x; the group class (gid 103) would have granted".
+std::string explain_execute(const AccessSpec& access, const Credentials& creds);
+
 // Does binding `req` take an address the reservation covers? A wildcard bind
 // takes every address of its family, a dual-stack IPv6 wildcard the IPv4
 // ones as well; a reservation on every address collides with every bind.

@@ -64,4 +64,12 @@ Status reserve_release(const std::string& dir, const ReserveSpec& spec, const st
 // Empty when nobody gets through. Names come from NSS when it knows them.
 std::vector<std::string> describe_access(const AccessSpec& access);
 
+// Who a group or "everyone" above would include but the entry refuses, as
+// access(2) does: "owner alice (uid 1001)" when the owner lacks x (the owner
+// class decides for the owner alone: 0654 lets the group in and its owner
+// not), named ACL users without x, and, when everyone is let through, the
+// groups that match without x (their members pass only by a listed group).
+// Empty when nobody is left out, or when no group or everyone is let through.
+std::vector<std::string> describe_exclusions(const AccessSpec& access);
+
 }  // namespace portauth

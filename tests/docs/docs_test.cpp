@@ -522,6 +522,20 @@ TEST(DocsSubcommands, AreInTheSynopsisAndCompleted) {
     EXPECT_GE(checked, 10) << "expected portauth's 7 and portreserve's 3 subcommands in their --help";
 }
 
+// 'portauth <TAB>' offers the subcommands, not every command on PATH; the
+// adverb's PROGRAM comes from PATH only when the prefix names no subcommand.
+TEST(DocsCompletions, BashOffersPortauthsSubcommandsBeforeCommandsOnPath) {
+    const fs::path bash = source_dir() / "completions/bash/portauth";
+    EXPECT_EQ(bash_offers(bash, {"portauth", ""}),
+              (std::set<std::string>{"apply", "allow", "check", "list", "revoke", "status", "unload"}));
+    EXPECT_EQ(bash_offers(bash, {"portauth", "a"}), (std::set<std::string>{"apply", "allow"}))
+        << "a prefix that names subcommands offers only them, not apt or awk";
+    const auto program = bash_offers(bash, {"portauth", "bas"});
+    EXPECT_TRUE(program.count("bash")) << "no subcommand starts with 'bas': PROGRAM from PATH; offered: " << join(program);
+    const auto options = bash_offers(bash, {"portauth", "--"});
+    EXPECT_TRUE(options.count("--deep") && options.count("--help")) << join(options);
+}
+
 TEST(DocsExitStatus, HelpFootersMatchTheManPages) {
     for (const auto& t : top_level_tools()) {
         const Help help = help_of(t);
@@ -564,6 +578,29 @@ TEST(DocsExitStatus, EveryConstantIsInPortauthHelp) {
     const Help help = help_of(t);
     for (int v : exit_constants())
         EXPECT_TRUE(help.exit_statuses.count(v)) << "exit status " << v << " is not in 'portauth --help'";
+}
+
+// portauth's tools use two exit-status schemes (adverbs: 100/111/126/127;
+// portwatch: the monitoring-plugin 0-3). Every command's page shows both,
+// side by side and in the same words, with every status of each.
+TEST(DocsExitStatus, EveryPageShowsBothSchemesSideBySide) {
+    const std::string title = ".SS \"The two schemes, side by side\"";
+    std::string first;
+    for (const char* page : {"man/portauth.8", "man/portreserve.8", "man/dropto.1", "man/portwatch.8"}) {
+        const std::string section = man_section(read_file(source_dir() / page), "EXIT STATUS");
+        const size_t at = section.find(title);
+        ASSERT_NE(at, std::string::npos) << page << " EXIT STATUS has no '" << title << "'";
+        const std::string both = section.substr(at);
+        if (first.empty()) first = both;
+        EXPECT_EQ(both, first) << page << " says it in other words than man/portauth.8";
+        const std::string text = unroff(both);
+        for (int v : exit_constants())
+            EXPECT_TRUE(contains_word(text, std::to_string(v))) << page << ": portauth's exit status " << v << " is not shown";
+        for (const char* words : {"0 clean, 1 squatters, 2 error", "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN", "0 done, 2 error",
+                                  "Usage errors exit 2 (check: 3, UNKNOWN)", "Why: portwatch check is a monitoring plugin",
+                                  "Why: these are adverbs"})
+            EXPECT_NE(text.find(words), std::string::npos) << page << " does not say '" << words << "'";
+    }
 }
 
 // The variables read with getenv/secure_getenv under `roots` (PORTAUTH_TEST_*
@@ -657,6 +694,57 @@ TEST(DocsHelp, ShowsUsageAndExamples) {
         EXPECT_EQ(r.status, 0) << t.command() << " --help";
         EXPECT_NE(r.out.find("Usage:"), std::string::npos) << "'" << t.command() << " --help' shows no usage";
         EXPECT_NE(r.out.find("Examples:"), std::string::npos) << "'" << t.command() << " --help' shows no examples";
+    }
+}
+
+// One usage, under the tool's name (not the path it was run by), and each
+// command's own examples: every example line of a subcommand's help runs
+// that subcommand.
+TEST(DocsHelp, OneUsageUnderTheToolsNameAndEachCommandsOwnExamples) {
+    for (const auto& t : all_tools()) {
+        std::vector<std::string> argv = {t.bin};
+        argv.insert(argv.end(), t.sub.begin(), t.sub.end());
+        argv.push_back("--help");
+        const Ran r = run(argv);
+        const auto first = r.out.find("Usage:");
+        ASSERT_NE(first, std::string::npos) << t.command() << " --help";
+        EXPECT_EQ(r.out.find("Usage:", first + 1), std::string::npos) << "'" << t.command() << " --help' shows two usages:\n" << r.out;
+        EXPECT_EQ(r.out.compare(first, 7 + t.command().size(), "Usage: " + t.command()), 0)
+            << "'" << t.command() << " --help' does not start its usage with its own name:\n" << r.out;
+        if (t.sub.empty()) continue;
+        const std::string examples = r.out.substr(r.out.find("Examples:"));
+        for (const auto& line : lines_of(examples)) {
+            if (line.rfind("  " + t.name + " ", 0) != 0) continue;
+            EXPECT_EQ(line.rfind("  " + t.command() + " ", 0), 0u) << "'" << t.command() << " --help' shows another command's example: " << line;
+        }
+    }
+}
+
+// A parse error: the tool's name, CLI11's message, where to read more, and
+// the tool's usage status (100; portwatch 2, its check 3).
+TEST(DocsHelp, ParseErrorsNameTheToolAndTheHelpToRead) {
+    struct Case {
+        std::vector<std::string> argv;
+        std::string err;
+        int status;
+    };
+    std::vector<Case> cases = {
+        {{PORTRESERVE_BIN, "add", "udp/5060"}, "portreserve: OWNER is required\nRun 'portreserve add --help' for usage.\n", 100},
+        {{PORTRESERVE_BIN}, "portreserve: A subcommand is required\nRun 'portreserve --help' for usage.\n", 100},
+        {{PORTAUTH_BIN, "check"}, "portauth: SPEC is required\nRun 'portauth check --help' for usage.\n", 100},
+        {{PORTAUTH_BIN, "status", "--bogus"},
+         "portauth: The following argument was not expected: --bogus\nRun 'portauth status --help' for usage.\n", 100},
+    };
+#ifdef PORTWATCH_BIN
+    cases.push_back({{PORTWATCH_BIN}, "portwatch: A subcommand is required\nRun 'portwatch --help' for usage.\n", 2});
+    cases.push_back({{PORTWATCH_BIN, "check", "--bogus"},
+                     "portwatch: The following argument was not expected: --bogus\nRun 'portwatch check --help' for usage.\n", 3});
+#endif
+    for (const auto& c : cases) {
+        const Ran r = run(c.argv);
+        EXPECT_EQ(r.err, c.err) << c.argv.size() << " words, from " << c.argv[0];
+        EXPECT_EQ(r.status, c.status) << r.err;
+        EXPECT_EQ(r.out, "") << r.err;
     }
 }
 

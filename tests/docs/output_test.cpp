@@ -132,6 +132,19 @@ TEST(DocsListOutput, AlignedWithAndWithoutColour) {
               "\"disabled_reason\":null}]\n");
 }
 
+// -rw-r-xr-- _ng.test:_ng.test: the WHO column names the group and the owner it leaves out.
+TEST(DocsListOutput, ExclusionsFollowWhoIsLetThrough) {
+    const EntryRows rows = {{"byaddr/127.0.0.1,80", {"group %_ng.test (gid 103)"}, std::nullopt, {"owner _ng.test (uid 103)"}},
+                            {"byport/443", {"%web (gid 33)", "everyone"}, std::nullopt, {"owner root (uid 0)", "group %adm (gid 4)"}}};
+    EXPECT_EQ(format_entries_text(rows, "portauth", "grants", Palette(false)),
+              "ENTRY                WHO\n"
+              "byaddr/127.0.0.1,80  group %_ng.test (gid 103) except owner _ng.test (uid 103)\n"
+              "byport/443           %web (gid 33), everyone except owner root (uid 0), group %adm (gid 4)\n");
+    EXPECT_EQ(format_entries_json({rows[0]}),
+              "[{\"entry\":\"byaddr/127.0.0.1,80\",\"principals\":[\"group %_ng.test (gid 103)\"],"
+              "\"excluded\":[\"owner _ng.test (uid 103)\"],\"disabled\":false,\"disabled_reason\":null}]\n");
+}
+
 // A disabled entry (it fails closed) is not one that lets nobody through by
 // the admin's choice: its row says so, what is left of it, and why.
 TEST(DocsListOutput, DisabledEntriesSayWhyAndWhatIsLeft) {

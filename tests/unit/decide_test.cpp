@@ -223,3 +223,92 @@ TEST(DecideReservations, V6onlyChangesNothingForASpecificIpv6Address) {
     const Policy v6 = reserved_on(Proto::tcp, "::1");
     EXPECT_TRUE(decide(v6, req, user(51000, 1), kNoCap).refused_by_policy);
 }
+
+// The authbind convention -rw-r-xr-- U:U refuses U itself: access(2) judges
+// the owner by the owner bits alone. check says which class decided.
+namespace {
+
+AccessSpec mode_0654(uint32_t uid, uint32_t gid) {
+    AccessSpec a;
+    a.owner_uid = uid;
+    a.owner_gid = gid;
+    a.group_x = true;
+    return a;
+}
+
+}  // namespace
+
+TEST(DecideExplain, TheOwnerClassDecidesForTheOwnerAndSaysWhoWouldHaveGranted) {
+    const AccessSpec a = mode_0654(51003, 51003);
+    const AccessVerdict v = check_execute(a, user(51003, 51003));
+    EXPECT_FALSE(v.granted);
+    EXPECT_EQ(v.by, AccessClass::owner);
+    EXPECT_EQ(explain_execute(a, user(51003, 51003)),
+              "uid 51003 owns the entry, so the owner class decides: no x; the group class (gid 51003) would have granted");
+    EXPECT_EQ(explain_execute(a, user(51004, 51003)), "gid 51003 is the entry's group, so the group class decides: x");
+
+    Policy p;
+    p.addr_grants.push_back({*Address::parse("127.0.0.1"), 80, 0, a, {"byaddr/127.0.0.1,80"}});
+    const Decision d = decide(p, bind(Proto::tcp, "127.0.0.1", 80), user(51003, 51003), kNoCap);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.reason,
+              "byaddr/127.0.0.1,80 exists but does not grant it to uid 51003 (uid 51003 owns the entry, so the owner class "
+              "decides: no x; the group class (gid 51003) would have granted); the port is privileged and the process lacks "
+              "CAP_NET_BIND_SERVICE");
+}
+
+TEST(DecideExplain, AclClassesAndTheMaskAreNamed) {
+    AccessSpec a;
+    a.owner_uid = 0;
+    a.owner_gid = 0;
+    a.has_acl = true;
+    a.mask_x = false;
+    a.users = {{51005, true}};
+    a.groups = {{52005, true}};
+    a.other_x = true;
+    EXPECT_EQ(explain_execute(a, user(51005, 51005)),
+              "the ACL names uid 51005, so its entry user:51005 decides: x, but the ACL mask has no x");
+    EXPECT_EQ(explain_execute(a, user(51006, 51006, {52005})),
+              "gid 52005 has the ACL entry group:52005, which decides: x, but the ACL mask has no x");
+    EXPECT_EQ(check_execute(a, user(51006, 51006, {52005})).by, AccessClass::named_group);
+    EXPECT_EQ(explain_execute(a, user(51007, 51007)),
+              "uid 51007 is neither the owner nor in a group the entry names, so the other class decides: x");
+    a.other_x = false;
+    EXPECT_EQ(explain_execute(a, user(0, 0)), "uid 0 owns the entry, so the owner class decides: no x");
+}
+
+TEST(DecideExplain, ARefusingReservationSaysWhichClassDecided) {
+    Policy p;
+    Reservation r;
+    r.proto = Proto::udp;
+    r.port_min = r.port_max = 5060;
+    r.access = mode_0654(51003, 51003);
+    r.origin = {"reserve/udp/5060"};
+    p.reservations.push_back(r);
+    const Decision d = decide(p, bind(Proto::udp, "0.0.0.0", 5060), user(51003, 51003), kNoCap);
+    EXPECT_TRUE(d.refused_by_policy);
+    EXPECT_EQ(d.reason,
+              "udp/5060@0.0.0.0 is reserved by reserve/udp/5060 and uid 51003 is not among its owners (uid 51003 owns the "
+              "entry, so the owner class decides: no x; the group class (gid 51003) would have granted)");
+}
+
+// Root passes a reservation that mentions the port: the reason says so once
+// and does not claim that no entry mentions it.
+TEST(DecideExplain, RootExemptionIsNotContradicted) {
+    Policy p;
+    Reservation r;
+    r.proto = Proto::udp;
+    r.port_min = r.port_max = 5060;
+    r.access = owner_only(51001);
+    r.origin = {"reserve/udp/5060"};
+    p.reservations.push_back(r);
+    const Decision d = decide(p, bind(Proto::udp, "0.0.0.0", 5060), user(0, 0), HostFacts{1024, true});
+    EXPECT_TRUE(d.allowed);
+    EXPECT_EQ(d.reason,
+              "uid 0 is exempt from the reservation reserve/udp/5060 (root-exempt = yes); no grant mentions "
+              "udp/5060@0.0.0.0; the port is not privileged");
+    const Decision no_cap = decide(p, bind(Proto::udp, "0.0.0.0", 5060), user(0, 0), HostFacts{6000, false});
+    EXPECT_EQ(no_cap.reason,
+              "uid 0 is exempt from the reservation reserve/udp/5060 (root-exempt = yes); no grant gives udp/5060@0.0.0.0 "
+              "to uid 0 and port 5060 is privileged (below ip_unprivileged_port_start=6000)");
+}

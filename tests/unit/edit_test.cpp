@@ -308,5 +308,28 @@ TEST(EditDescribe, WhoAnEntryLetsThrough) {
     EXPECT_EQ(describe_access(a), (std::vector<std::string>{"everyone"}));
 }
 
+// -rw-r-xr-- owned by U:U lets the group in and not U (access(2) judges the
+// owner by the owner bits alone): list says who is left out.
+TEST(EditDescribe, WhoAGroupOrEveryoneLeavesOut) {
+    AccessSpec a;
+    a.owner_uid = 59990;
+    a.owner_gid = 59990;
+    a.group_x = true;
+    EXPECT_EQ(describe_access(a), (std::vector<std::string>{"group gid 59990"}));
+    EXPECT_EQ(describe_exclusions(a), (std::vector<std::string>{"owner uid 59990"}));
+    a.owner_x = true;
+    EXPECT_TRUE(describe_exclusions(a).empty()) << "the owner is let through";
+    a.owner_x = false;
+    a.group_x = false;
+    EXPECT_TRUE(describe_exclusions(a).empty()) << "nobody is let through, so nobody is left out";
+
+    a.other_x = true;
+    a.has_acl = true;
+    a.mask_x = true;
+    a.users = {{59991, false}, {59992, true}};
+    a.groups = {{59993, false}, {59994, true}};
+    EXPECT_EQ(describe_exclusions(a), (std::vector<std::string>{"owner uid 59990", "uid 59991", "group gid 59990", "gid 59993"}));
+}
+
 }  // namespace
 }  // namespace portauth::testing

@@ -27,6 +27,7 @@ Result<std::string> resolve_cgroup(const std::optional<std::string>& requested) 
     if (requested) {
         if (requested->empty() || (*requested)[0] != '/')
             return logic_error("--cgroup needs an absolute path of a cgroup v2 directory, not '" + *requested + "'");
+        if (Status s = require_cgroup2_dir(*requested); !s) return s.error();
         return *requested;
     }
     return find_cgroup2_mount();

@@ -68,7 +68,13 @@ std::string format_entries_json(const EntryRows& rows) {
     for (const auto& row : rows) {
         j.begin_object().field("entry", row.entry).key("principals").begin_array();
         for (const auto& w : row.who) j.value(w);
-        j.end_array().field("disabled", row.disabled_reason.has_value()).key("disabled_reason");
+        j.end_array();
+        if (!row.excluded.empty()) {
+            j.key("excluded").begin_array();
+            for (const auto& w : row.excluded) j.value(w);
+            j.end_array();
+        }
+        j.field("disabled", row.disabled_reason.has_value()).key("disabled_reason");
         if (row.disabled_reason) j.value(*row.disabled_reason);
         else j.null();
         j.end_object();
@@ -84,7 +90,17 @@ std::string format_entries_text(const EntryRows& rows, const char* tool, const c
     std::string out = fmt::format("{:<{}}  {}\n", "ENTRY", width, "WHO");
     for (const auto& row : rows) {
         std::string list;
-        for (const auto& w : row.who) list += (list.empty() ? "" : ", ") + w;
+        for (const auto& w : row.who) {
+            if (!list.empty()) list += ", ";
+            list += w;
+        }
+        if (!row.excluded.empty()) {
+            list += " except ";
+            for (size_t i = 0; i < row.excluded.size(); ++i) {
+                if (i > 0) list += ", ";
+                list += row.excluded[i];
+            }
+        }
         std::string who;
         if (row.disabled_reason)
             // Failing closed: say what is left of the entry, and why.
@@ -140,9 +156,9 @@ int run_list(const Common& o) {
     // A disabled grant is loaded in its closed form, which lets nobody through.
     EntryRows rows;
     for (const auto& g : policy->port_grants)
-        rows.push_back({g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin)});
+        rows.push_back({g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin), describe_exclusions(g.access)});
     for (const auto& g : policy->addr_grants)
-        rows.push_back({g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin)});
+        rows.push_back({g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin), describe_exclusions(g.access)});
     for (const auto& f : policy->uid_grants)
         for (const auto& line : f.lines) {
             std::string addrs = line.addrs.low == line.addrs.high ? line.addrs.low.str()
@@ -170,7 +186,8 @@ int run_reserve_list(const Common& o) {
         // A disabled reservation keeps its port for uid 0 alone, whatever
         // root-exempt says; its closed form names root as the owner, which it is not.
         std::vector<std::string> who = reason ? std::vector<std::string>{format_principal(user_principal(0))} : describe_access(r.access);
-        rows.push_back({format_reserve_spec(spec), std::move(who), std::move(reason)});
+        std::vector<std::string> excluded = reason ? std::vector<std::string>{} : describe_exclusions(r.access);
+        rows.push_back({format_reserve_spec(spec), std::move(who), std::move(reason), std::move(excluded)});
     }
     print_entries("portreserve", o.json, rows, "reservations");
     return kExitOk;

@@ -111,6 +111,7 @@ struct EntryRow {
     std::string entry;
     std::vector<std::string> who;
     std::optional<std::string> disabled_reason = std::nullopt;
+    std::vector<std::string> excluded = {};   // policy/edit.hpp, describe_exclusions
 };
 using EntryRows = std::vector<EntryRow>;
 std::string format_entries_json(const EntryRows& rows);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../cli_help.hpp"
 #include "common/term.hpp"
 #include "engine/engine.hpp"
 #include "policy/tree.hpp"
@@ -24,6 +25,7 @@ Examples:
   portwatch report --since 2024-05-01 --format json
   portwatch check                               Nagios/Icinga plugin
 
+Run 'portwatch COMMAND --help' for a command's options and examples.
 Exit status: scan 0 clean, 1 squatters, 2 error; check 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN;
 report and run 0 ok, 2 error.)";
 
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(logger);
 
     CLI::App app{"portwatch - find and record sockets that squat on reserved ports; audit refused binds.", "portwatch"};
+    app.formatter(std::make_shared<portauth::cli_help::Formatter>());
     app.footer(kExamples);
     app.set_version_flag("--version", std::string("portwatch ") + PORTAUTH_VERSION);
     app.require_subcommand(1);
@@ -64,12 +67,25 @@ int main(int argc, char** argv) {
 
     auto* scan = app.add_subcommand("scan", "one pass: record squatters (for cron)");
     add_scan_options(scan);
+    scan->footer(R"(
+Examples:
+  portwatch scan                                one pass; exit 1 when a squatter holds a reserved port
+  portwatch scan --action destroy               ... and close the squatting sockets
+  portwatch scan --exec 'logger -t portwatch "$PORTWATCH_KIND on $PORTWATCH_PORT"'
+
+Exit status: 0 clean, 1 squatters, 2 error.)");
 
     auto* run = app.add_subcommand("run", "the daemon: scan every interval, record refused binds live, reload on change");
     add_scan_options(run);
     run->add_option("--interval", run_opts.interval_seconds, "seconds between scans (default 30)")->check(CLI::Range(0.1, 86400.0));
     run->add_option("--pin-dir", run_opts.pin_dir, "where the engine is pinned (default $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth)");
     run->add_option("--metrics-file", run_opts.metrics_file, "write Prometheus metrics here after each scan (atomically)");
+    run->footer(R"(
+Examples:
+  portwatch run                                 scan every 30 s, record refused binds as they happen
+  portwatch run --interval 10 --metrics-file /run/portwatch/metrics.prom
+
+Exit status: 0 stopped by SIGTERM or SIGINT, 2 error.)");
 
     auto* report = app.add_subcommand("report", "print the record");
     report->add_option("--db", report_opts.db, std::string("the record (default ") + kDefaultDb + ")");
@@ -78,19 +94,28 @@ int main(int argc, char** argv) {
     report->add_option("--kind", report_opts.kind, "squat, refused or grant_miss")->check(CLI::IsMember({"squat", "refused", "grant_miss"}));
     report->add_option("--format", report_opts.format, "table (default), json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
     report->add_flag("--stats", report_opts.stats, "print what the matching rows stand for and portwatch run's counters (kernel drops) instead of the rows");
+    report->footer(R"(
+Examples:
+  portwatch report --since 7d --kind squat      what was seen in the last week
+  portwatch report --since 2024-05-01 --format json
+  portwatch report --stats                      counts, and what portwatch run dropped
+
+Exit status: 0 ok, 2 error.)");
 
     auto* check = app.add_subcommand("check", "Nagios/Icinga plugin: OK, CRITICAL when squatters hold reserved ports now");
     check->add_option("--policy-dir", check_opts.policy_dir, "policy tree (default $PORTAUTH_POLICY_DIR or /etc/portauth)");
     check->add_option("--db", check_opts.db, std::string("the record, for refused_24h (default ") + kDefaultDb + ")");
+    check->footer(R"(
+Examples:
+  portwatch check                               for Nagios/Icinga: one line of status and perfdata
+
+Exit status (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for usage errors).)");
 
     try {
         app.parse(argc, argv);
-    } catch (const CLI::Success& e) {
-        return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        app.exit(e);
         const bool is_check = argc > 1 && std::strcmp(argv[1], "check") == 0;
-        return is_check ? kCheckUnknown : kExitError;
+        return portauth::cli_help::parse_failure(app, e, is_check ? kCheckUnknown : kExitError);
     }
     if (*scan) return run_scan(scan_opts);
     if (*run) return run_daemon(run_opts);
