@@ -116,6 +116,7 @@ std::string mount_fstype(const std::string& path) {
 Status require_cgroup2_dir(const std::string& dir) {
     // First: under 'ip netns exec' this joins the host's mounts, where `dir` is.
     auto mount = find_cgroup2_mount();
+    if (!mount) return mount.error();   // says what to run instead when the host is out of reach
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) return sys_error("cannot reach cgroup '" + dir + "'");
     if (!S_ISDIR(st.st_mode)) return logic_error("'" + dir + "' is not a cgroup v2 directory (it is not a directory)");
@@ -133,7 +134,7 @@ Status require_cgroup2_dir(const std::string& dir) {
         on = magic.str();
     }
     return logic_error("'" + dir + "' is not a cgroup v2 directory (it is on " + on + "); " +
-                       (mount ? "the cgroup v2 hierarchy is mounted at " + *mount : mount.error().message()));
+                       "the cgroup v2 hierarchy is mounted at " + *mount);
 }
 
 Result<std::string> current_cgroup() {

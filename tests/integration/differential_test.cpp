@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <random>
 #include <set>
 #include <sstream>
@@ -128,6 +129,14 @@ TEST(Differential, KernelVerdictEqualsPortauthCheck) {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, BPF)";
     const uint32_t seed = static_cast<uint32_t>(::testing::UnitTest::GetInstance()->random_seed()) ^ static_cast<uint32_t>(getpid());
     Random r(seed);
+    // Binds per round: 40, or PORTAUTH_TEST_DIFFERENTIAL_BINDS (scripts/ci-kernels.sh
+    // asks for fewer under emulation, where each exec of portauth costs ~100x).
+    int binds = 40;
+    if (const char* env = std::getenv("PORTAUTH_TEST_DIFFERENTIAL_BINDS")) {
+        char* end = nullptr;
+        const long n = std::strtol(env, &end, 10);
+        if (end != env && *end == '\0' && n > 0 && n <= 1000) binds = static_cast<int>(n);
+    }
     int compared = 0, allowed = 0, v6only_binds = 0;
     for (int round = 0; round < 6; ++round) {
         Sandbox sb;
@@ -136,7 +145,7 @@ TEST(Differential, KernelVerdictEqualsPortauthCheck) {
         auto applied = sb.apply();
         ASSERT_EQ(applied.status, 0) << "seed " << seed << "\n" << log.str() << applied.err;
         const bool reads_v6only = engine_reads_v6only(sb);
-        for (int i = 0; i < 40; ++i) {
+        for (int i = 0; i < binds; ++i) {
             Creds who{r.pick(kUsers), r.pick(kGroups), {}};
             if (r.coin()) who.groups.push_back(r.pick(kGroups));
             const std::string proto = r.coin() ? "tcp" : "udp";
@@ -163,9 +172,9 @@ TEST(Differential, KernelVerdictEqualsPortauthCheck) {
     }
     RecordProperty("compared", compared);
     RecordProperty("v6only_binds", v6only_binds);
-    EXPECT_EQ(compared, 240);
-    EXPECT_GT(v6only_binds, 0) << "seed " << seed;
+    EXPECT_EQ(compared, 6 * binds);
+    if (binds >= 20) EXPECT_GT(v6only_binds, 0) << "seed " << seed;
     // Random policies that allowed everything or nothing would prove little.
-    EXPECT_GT(allowed, 20);
-    EXPECT_LT(allowed, compared - 20);
+    EXPECT_GT(allowed, compared / 12);
+    EXPECT_LT(allowed, compared - compared / 12);
 }
