@@ -31,7 +31,7 @@ inline std::string parsed_command(const CLI::App& app) {
 // Returns the exit status: 0 for --help and --version, else `usage_status`.
 inline int parse_failure(const CLI::App& app, const CLI::ParseError& e, int usage_status) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", app.get_name().c_str(), e.what(),
+    (void)std::fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", app.get_name().c_str(), e.what(),
                  parsed_command(app).c_str());
     return usage_status;
 }
