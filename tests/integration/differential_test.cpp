@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/parse.hpp"
 #include "sandbox.hpp"
 
 using sandbox::Creds;
@@ -35,15 +36,6 @@ private:
 };
 
 std::string bracketed(const std::string& a) { return a.find(':') != std::string::npos ? "[" + a + "]" : a; }
-
-// Does the enforcing program read IPV6_V6ONLY? Not where the kernel lacks the
-// helpers or PORTAUTH_BPF_WITHOUT withheld them (status --json: program_lacks);
-// then it judges every [::] bind dual-stack, as check does without --v6only.
-bool engine_reads_v6only(Sandbox& sb) {
-    const std::string out = sb.portauth({"status", "--json"}).out;
-    const size_t at = out.find("\"program_lacks\":[");
-    return at == std::string::npos || out.find("\"v6only\"", at) > out.find(']', at);
-}
 
 // An entry's permissions: owner, group, mode x bits, maybe named ACL entries.
 struct Perms {
@@ -132,11 +124,8 @@ TEST(Differential, KernelVerdictEqualsPortauthCheck) {
     // Binds per round: 40, or PORTAUTH_TEST_DIFFERENTIAL_BINDS (scripts/ci-kernels.sh
     // asks for fewer under emulation, where each exec of portauth costs ~100x).
     int binds = 40;
-    if (const char* env = std::getenv("PORTAUTH_TEST_DIFFERENTIAL_BINDS")) {
-        char* end = nullptr;
-        const long n = std::strtol(env, &end, 10);
-        if (end != env && *end == '\0' && n > 0 && n <= 1000) binds = static_cast<int>(n);
-    }
+    if (const char* env = std::getenv("PORTAUTH_TEST_DIFFERENTIAL_BINDS"))
+        if (const auto n = portauth::parse_decimal(env, 1000); n && *n > 0) binds = static_cast<int>(*n);
     int compared = 0, allowed = 0, v6only_binds = 0;
     for (int round = 0; round < 6; ++round) {
         Sandbox sb;
@@ -144,7 +133,7 @@ TEST(Differential, KernelVerdictEqualsPortauthCheck) {
         random_policy(sb, r, log);
         auto applied = sb.apply();
         ASSERT_EQ(applied.status, 0) << "seed " << seed << "\n" << log.str() << applied.err;
-        const bool reads_v6only = engine_reads_v6only(sb);
+        const bool reads_v6only = !sandbox::program_lacks_feature(sb, "v6only");
         for (int i = 0; i < binds; ++i) {
             Creds who{r.pick(kUsers), r.pick(kGroups), {}};
             if (r.coin()) who.groups.push_back(r.pick(kGroups));
@@ -173,7 +162,9 @@ TEST(Differential, KernelVerdictEqualsPortauthCheck) {
     RecordProperty("compared", compared);
     RecordProperty("v6only_binds", v6only_binds);
     EXPECT_EQ(compared, 6 * binds);
-    if (binds >= 20) EXPECT_GT(v6only_binds, 0) << "seed " << seed;
+    if (binds >= 20) {
+        EXPECT_GT(v6only_binds, 0) << "seed " << seed;
+    }
     // Random policies that allowed everything or nothing would prove little.
     EXPECT_GT(allowed, compared / 12);
     EXPECT_LT(allowed, compared - compared / 12);

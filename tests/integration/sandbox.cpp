@@ -185,6 +185,28 @@ bool withheld(const std::string& feature) {
 
 bool refusals_are_eperm() { return withheld("set_retval"); }
 
+ScopedEnv::ScopedEnv(std::string name, const std::optional<std::string>& value) : name_(std::move(name)) {
+    if (const char* was = getenv(name_.c_str())) previous_ = was;
+    if (value) setenv(name_.c_str(), value->c_str(), 1);
+    else unsetenv(name_.c_str());
+}
+
+ScopedEnv::~ScopedEnv() {
+    if (previous_) setenv(name_.c_str(), previous_->c_str(), 1);
+    else unsetenv(name_.c_str());
+}
+
+std::string program_lacks(Sandbox& sb) {
+    const std::string json = sb.portauth({"status", "--json"}).out;
+    const size_t at = json.find("\"program_lacks\":[");
+    if (at == std::string::npos) return "";
+    return json.substr(at, json.find(']', at) - at + 1);
+}
+
+bool program_lacks_feature(Sandbox& sb, const std::string& feature) {
+    return program_lacks(sb).find("\"" + feature + "\"") != std::string::npos;
+}
+
 int refusal_errno() { return refusals_are_eperm() ? EPERM : EACCES; }
 
 bool enter_private_netns() {
@@ -222,22 +244,14 @@ Sandbox::Sandbox() {
     // here, not in /run/portauth and /var/lib/portauth, and journal entries
     // to a socket here (where a test may listen: journal_socket()), not to
     // the host's journal; this process's children (the tools) inherit that.
-    for (auto& [name, dir, previous] : {std::tuple{"PORTAUTH_RUNTIME_DIR", tmp_ + "/run", &previous_runtime_dir_},
-                                        std::tuple{"PORTAUTH_STATE_DIR", tmp_ + "/state", &previous_state_dir_},
-                                        std::tuple{"PORTAUTH_JOURNAL_SOCKET", tmp_ + "/journal.socket", &previous_journal_socket_}}) {
-        if (const char* prev = getenv(name)) *previous = prev;
-        setenv(name, dir.c_str(), 1);
-    }
+    // Put back when the sandbox goes (members outlive the destructor's unload).
+    for (const auto& [name, dir] : {std::pair{"PORTAUTH_RUNTIME_DIR", tmp_ + "/run"}, std::pair{"PORTAUTH_STATE_DIR", tmp_ + "/state"},
+                                    std::pair{"PORTAUTH_JOURNAL_SOCKET", tmp_ + "/journal.socket"}})
+        env_.push_back(std::make_unique<ScopedEnv>(name, dir));
 }
 
 Sandbox::~Sandbox() {
     run({PORTAUTH_BIN, "unload", "--pin-dir", pin_dir_});
-    for (auto& [name, previous] : {std::pair{"PORTAUTH_RUNTIME_DIR", &previous_runtime_dir_},
-                                   std::pair{"PORTAUTH_STATE_DIR", &previous_state_dir_},
-                                   std::pair{"PORTAUTH_JOURNAL_SOCKET", &previous_journal_socket_}}) {
-        if (*previous) setenv(name, (*previous)->c_str(), 1);
-        else unsetenv(name);
-    }
     // Kill anything a test left in the cgroup, then remove it.
     if (FILE* f = fopen((cgroup_ + "/cgroup.kill").c_str(), "w")) {
         fputs("1", f);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,28 @@ int refusal_errno();
 int bind_as(const std::string& cgroup, const Creds& who, const std::string& proto, const std::string& addr,
             uint16_t port, const BindOptions& options = {});
 
+// Sets (or, with nullopt, unsets) an environment variable for the tools a
+// test runs, and puts back what was there when it goes out of scope.
+class ScopedEnv {
+public:
+    ScopedEnv(std::string name, const std::optional<std::string>& value);
+    ~ScopedEnv();
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    std::string name_;
+    std::optional<std::string> previous_;
+};
+
+class Sandbox;
+// The optional kernel features the enforcing program lacks, as `portauth
+// status --json` says them: its "program_lacks":[...] text, "" when the key is
+// absent (a program loaded by an earlier portauth records none).
+std::string program_lacks(Sandbox& sb);
+// Whether that list names `feature` ("v6only", "sk_storage", ...).
+bool program_lacks_feature(Sandbox& sb, const std::string& feature);
+
 class Sandbox {
 public:
     Sandbox();
@@ -97,7 +120,7 @@ public:
 
 private:
     std::string tmp_, cgroup_, bpffs_, pin_dir_, policy_dir_;
-    std::optional<std::string> previous_runtime_dir_, previous_state_dir_, previous_journal_socket_;
+    std::vector<std::unique_ptr<ScopedEnv>> env_;   // the tools' state dirs and journal socket, in tmp_
 };
 
 }  // namespace sandbox

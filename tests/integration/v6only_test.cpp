@@ -20,14 +20,6 @@ namespace {
 const Creds kAlice{51000, 51000, {}};   // owns every reservation here
 const Creds kBob{51001, 51001, {}};
 
-// Does the enforcing program read IPV6_V6ONLY? Not where the kernel lacks the
-// helpers or PORTAUTH_BPF_WITHOUT withheld them (status --json: program_lacks).
-bool engine_reads_v6only(Sandbox& sb) {
-    const std::string out = sb.portauth({"status", "--json"}).out;
-    const size_t at = out.find("\"program_lacks\":[");
-    return at == std::string::npos || out.find("\"v6only\"", at) > out.find(']', at);
-}
-
 struct Reserved {
     uint16_t port;
     const char* at;           // the entry's @ADDR, "" for every address
@@ -64,7 +56,7 @@ protected:
 }  // namespace
 
 TEST_F(V6only, KernelAndCheckAgreeOnWildcardBindsAgainstEachKindOfReservation) {
-    const bool reads = engine_reads_v6only(sb);
+    const bool reads = !sandbox::program_lacks_feature(sb, "v6only");
     for (const char* proto : {"tcp", "udp"}) {
         for (const auto& r : kReserved) {
             for (bool v6only : {false, true}) {

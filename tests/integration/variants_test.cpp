@@ -26,29 +26,9 @@ const Creds kBob{51001, 51001, {}};     // nothing
 const Creds kCarol{51002, 51002, {}};   // granted port 80
 
 // PORTAUTH_BPF_WITHOUT for the tools this test runs, as it was afterwards.
-class WithheldFeatures {
-public:
-    explicit WithheldFeatures(const std::string& names) {
-        if (const char* was = std::getenv("PORTAUTH_BPF_WITHOUT")) previous_ = was;
-        ::setenv("PORTAUTH_BPF_WITHOUT", names.c_str(), 1);
-    }
-    ~WithheldFeatures() {
-        if (previous_) ::setenv("PORTAUTH_BPF_WITHOUT", previous_->c_str(), 1);
-        else ::unsetenv("PORTAUTH_BPF_WITHOUT");
-    }
-    WithheldFeatures(const WithheldFeatures&) = delete;
-    WithheldFeatures& operator=(const WithheldFeatures&) = delete;
-
-private:
-    std::optional<std::string> previous_;
+struct WithheldFeatures : sandbox::ScopedEnv {
+    explicit WithheldFeatures(const std::string& names) : ScopedEnv("PORTAUTH_BPF_WITHOUT", names) {}
 };
-
-// The names in status --json's program_lacks ("" when the key is absent).
-std::string program_lacks(const std::string& json) {
-    const size_t at = json.find("\"program_lacks\":[");
-    if (at == std::string::npos) return "";
-    return json.substr(at, json.find(']', at) - at + 1);
-}
 
 struct Optional {
     const char* name;
@@ -83,7 +63,7 @@ TEST_F(Variants, EachWithheldFeatureIsSaidAndTheDecisionsStay) {
         WithheldFeatures without("");
         const auto applied = sb->apply();
         ASSERT_EQ(applied.status, 0) << applied.out << applied.err;
-        baseline = program_lacks(sb->portauth({"status", "--json"}).out);
+        baseline = sandbox::program_lacks(*sb);
     }
     for (const auto& feature : kOptional) {
         SCOPED_TRACE(std::string("without ") + feature.name);
@@ -98,7 +78,7 @@ TEST_F(Variants, EachWithheldFeatureIsSaidAndTheDecisionsStay) {
         // trial load had to leave out (6.1's verifier takes the bounded loops
         // only without socket storage), each in one line.
         const auto status = sb->portauth({"status"});
-        const std::string lacks = program_lacks(sb->portauth({"status", "--json"}).out);
+        const std::string lacks = sandbox::program_lacks(*sb);
         EXPECT_NE(lacks.find(std::string("\"") + feature.name + "\""), std::string::npos) << lacks;
         for (const auto& other : kOptional) {
             const bool missing = lacks.find(std::string("\"") + other.name + "\"") != std::string::npos;
@@ -123,7 +103,7 @@ TEST_F(Variants, EachWithheldFeatureIsSaidAndTheDecisionsStay) {
         WithheldFeatures without("");
         const auto applied = sb->apply();
         ASSERT_EQ(applied.status, 0) << applied.err;
-        EXPECT_EQ(program_lacks(sb->portauth({"status", "--json"}).out), baseline);
+        EXPECT_EQ(sandbox::program_lacks(*sb), baseline);
         if (baseline == "\"program_lacks\":[]") {
             EXPECT_EQ(applied.out.find("this kernel's program runs"), std::string::npos) << applied.out;
             EXPECT_NE(sb->portauth({"status"}).out.find("program:       full (every optional kernel feature)"), std::string::npos);

@@ -84,17 +84,13 @@ protected:
         if (::geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, BPF, other uids)";
         ASSERT_TRUE(sandbox::enter_private_netns()) << "a private network namespace: " << std::strerror(errno);
         sb_ = std::make_unique<sandbox::Sandbox>();
-        const char* old = std::getenv("PORTAUTH_PIN_DIR");
-        if (old) old_pin_dir_ = old;
-        had_pin_dir_ = old != nullptr;
-        ::setenv("PORTAUTH_PIN_DIR", sb_->pin_dir().c_str(), 1);
+        pin_dir_env_.emplace("PORTAUTH_PIN_DIR", sb_->pin_dir());
         db_ = sb_->tmp() + "/portwatch.db";
         sb_->entry("reserve/udp/5060", 0, 0, 0400, "u:" + std::to_string(kOwner) + ":x,m::x");
     }
     void TearDown() override {
         stop_daemon();
-        if (had_pin_dir_) ::setenv("PORTAUTH_PIN_DIR", old_pin_dir_.c_str(), 1);
-        else ::unsetenv("PORTAUTH_PIN_DIR");
+        pin_dir_env_.reset();
         sb_.reset();
     }
 
@@ -141,8 +137,8 @@ protected:
     }
 
     std::unique_ptr<sandbox::Sandbox> sb_;
-    std::string db_, metrics_, log_, old_pin_dir_;
-    bool had_pin_dir_ = false;
+    std::string db_, metrics_, log_;
+    std::optional<sandbox::ScopedEnv> pin_dir_env_;   // PORTAUTH_PIN_DIR: the sandbox's pins
     pid_t daemon_ = -1;
 };
 
