@@ -11,13 +11,23 @@
 # timed out; 1 when the guest never reached the suite (then the console log
 # says why).
 #
-# Not yet run by .ci/run (which runs every executable scripts/ci-*.sh): under
-# TCG the selection below takes about 30 minutes on 2 cores. In the guest: ctest -R
-# '^integration\.' (every integration test of portauth and portwatch, the
-# differential test among them, against the program variant the kernel's
-# probes choose), then the forced variants' differential and variants tests
-# (CI_KERNEL_VARIANTS), then the demo (scripts/demo.sh). Tests that need a
-# kernel feature 6.1 lacks skip with the reason.
+# .ci/run runs it (it runs every executable scripts/ci-*.sh). Under TCG on 2
+# cores it takes about 14 minutes: debootstrap 1-3, the KVM probe 0.5, the
+# suite about 11. In the guest: ctest -R '^integration\.' (every integration
+# test of portauth and portwatch, the differential test among them, against
+# the program variant the kernel's probes choose), then the forced variants'
+# differential tests (CI_KERNEL_VARIANTS), then the demo (scripts/demo.sh).
+# Tests that need a kernel feature 6.1 lacks skip with the reason.
+#
+# Not in the default selection, by measurement: the forced bounded-loop
+# variant's differential test (integration-noloop-noretval.Differential) took
+# over 300 s here (its timeout) against 40 s for the others (natively 3.9 s
+# against 1.7 s), most likely because each of its six applies has 6.1's
+# verifier refuse the bounded program with socket storage before the trial
+# load drops it (README, kernel table); natively it
+# runs on every CI run, and in the guest integration.Variants withholds
+# bpf_loop on 6.1 and checks the decisions stay. The forced variants' Variants
+# tests repeat integration.Variants (each withholds its features itself).
 #
 # The guest is built from Debian's archive, never from the host: debootstrap
 # --variant=minbase bookworm into a temp dir, with Debian's kernel
@@ -49,8 +59,8 @@
 #   CI_KERNEL_MIRROR    Debian mirror for debootstrap (default: the host's apt source for
 #                       bookworm, else http://deb.debian.org/debian)
 #   CI_KERNEL_VARIANTS  ctest regex of the forced variants' tests run after the main
-#                       selection (default: their Differential and Variants tests);
-#                       empty runs none
+#                       selection (default: the differential test of each forced
+#                       variant but the bounded-loop one, see above); empty runs none
 #   CI_KERNEL_DIFFERENTIAL_BINDS  binds per round of the differential test (default 10;
 #                       40 natively)
 #   CI_KERNEL_TIMEOUT   seconds for the whole qemu run (default 2400)
@@ -86,7 +96,7 @@ for n in "$timeout_s" "$mem" "$cpus"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || fail "CI_KERNEL_TIMEOUT, CI_KERNEL_MEM and CI_KERNEL_CPUS must be positive integers, got '$n'"
 done
 kernel_pkg=${CI_KERNEL_PACKAGE:-linux-image-amd64}
-variants=${CI_KERNEL_VARIANTS-'^integration-[a-z0-9-]+\.(Differential|Variants)\.'}
+variants=${CI_KERNEL_VARIANTS-'^integration-nostorage-nov6only\.Differential\.'}
 
 started=$SECONDS
 work=$(mktemp -d /tmp/ci-kernel.XXXXXX)

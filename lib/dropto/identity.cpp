@@ -13,22 +13,6 @@ constexpr size_t kMaxGroups = NGROUPS_MAX;  // the kernel's limit for setgroups(
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-// A group named by the user: numeric or a name, with the same ambiguity rule as users.
-Result<GroupEntry> resolve_group(const std::string& text, UserDatabase& db) {
-    auto by_name = db.group_by_name(text);
-    if (!by_name) return Error{by_name.error().err, "looking up group " + quoted(text)};
-    if (auto gid = parse_id(text)) {
-        if (*by_name && (*by_name)->gid != *gid)
-            return logic_error("group " + quoted(text) + " is ambiguous: it is gid " + text +
-                               " and also the name of gid " + std::to_string((*by_name)->gid));
-        auto by_gid = db.group_by_gid(*gid);
-        if (!by_gid) return Error{by_gid.error().err, "looking up gid " + text};
-        return GroupEntry{*by_gid ? (*by_gid)->name : std::string{}, *gid};
-    }
-    if (!*by_name) return logic_error("unknown group " + quoted(text));
-    return **by_name;
-}
-
 }  // namespace
 
 Result<TargetSpec> parse_target(std::string_view text) {
@@ -79,64 +63,46 @@ Result<Identity> resolve_identity(const TargetSpec& target, GroupsSource groups_
                                   const std::vector<std::string>& group_list, UserDatabase& db) {
     Identity id;
 
-    // The user: a passwd entry, or a bare numeric uid.
-    std::optional<PasswdEntry> entry;
-    {
-        auto by_name = db.user_by_name(target.user);
-        if (!by_name) return Error{by_name.error().err, "looking up user " + quoted(target.user)};
-        if (auto uid = parse_id(target.user)) {
-            if (*by_name && (*by_name)->uid != *uid)
-                return logic_error("user " + quoted(target.user) + " is ambiguous: it is uid " +
-                                   target.user + " and also the name of uid " +
-                                   std::to_string((*by_name)->uid));
-            auto by_uid = db.user_by_uid(*uid);
-            if (!by_uid) return Error{by_uid.error().err, "looking up uid " + target.user};
-            entry = std::move(by_uid).value();
-            id.uid = *uid;
-        } else {
-            if (!*by_name) return logic_error("unknown user " + quoted(target.user));
-            entry = std::move(by_name).value();
-            id.uid = entry->uid;
-        }
-    }
-    if (entry) {
-        id.user_name = entry->name;
-        if (!entry->home.empty()) id.home = entry->home;
-    }
-
-    // The primary group: GROUP, else the passwd entry's.
+    // The user (common/user_database.hpp's rules), then the primary group:
+    // GROUP, else the passwd entry's; never the assumed one.
+    auto user = find_user(target.user, db);
+    if (!user) return user.error();
+    std::optional<GroupEntry> group;
     if (target.group) {
-        auto group = resolve_group(*target.group, db);
-        if (!group) return group.error();
-        id.gid = group->gid;
-        if (!group->name.empty()) id.group_name = group->name;
-    } else if (entry) {
-        id.gid = entry->gid;
-        auto group = db.group_by_gid(id.gid);
-        if (!group) return Error{group.error().err, "looking up gid " + std::to_string(id.gid)};
-        if (*group) id.group_name = (*group)->name;
-    } else {
+        auto g = find_group(*target.group, db);
+        if (!g) return g.error();
+        group = std::move(g).value();
+    }
+    auto creds = credentials_for(user->uid, db, group ? std::optional<uint32_t>(group->gid) : std::nullopt);
+    if (!creds) return creds.error();
+    if (creds->gid_assumed)
         return logic_error("uid " + target.user +
                            " has no passwd entry, so it has no primary group: name one, as " +
                            target.user + ":GROUP");
+    id.uid = creds->uid;
+    id.gid = creds->gid;
+    id.user_name = creds->name;
+    id.home = creds->home;
+    if (group) {
+        if (!group->name.empty()) id.group_name = group->name;
+    } else {
+        auto g = db.group_by_gid(id.gid);
+        if (!g) return Error{g.error().err, "looking up gid " + std::to_string(id.gid)};
+        if (*g) id.group_name = (*g)->name;
     }
 
     // The supplementary groups.
     switch (groups_source) {
     case GroupsSource::database:
-        if (entry) {
-            auto list = db.group_list(entry->name, id.gid);
-            if (!list) return Error{list.error().err, "getgrouplist for " + id.describe_user()};
-            id.groups = std::move(list).value();
-        }
+        id.groups = creds->groups;
         break;
     case GroupsSource::none:
         break;
     case GroupsSource::list:
         for (const auto& text : group_list) {
-            auto group = resolve_group(text, db);
-            if (!group) return group.error();
-            id.groups.push_back(group->gid);
+            auto listed = find_group(text, db);
+            if (!listed) return listed.error();
+            id.groups.push_back(listed->gid);
         }
         break;
     }

@@ -20,7 +20,7 @@
 
 #include "common/result.hpp"
 #include "dropto/options.hpp"
-#include "dropto/user_database.hpp"
+#include "common/user_database.hpp"
 
 namespace portauth::dropto {
 

@@ -1,11 +1,6 @@
 #include "policy/spec.hpp"
 
-#include <grp.h>
-#include <pwd.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <vector>
 
 #include "common/parse.hpp"
 
@@ -73,60 +68,6 @@ Result<Address> parse_spec_address(std::string_view whole, std::string_view text
 
 std::string port_range_str(uint16_t lo, uint16_t hi) {
     return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi);
-}
-
-// getpwnam_r and friends want a caller-sized buffer; grow it on ERANGE.
-// Returns the uid/gid of the entry, nullopt when there is none.
-template <class Entry, class Lookup, class Id>
-Result<std::optional<uint32_t>> nss_lookup_id(Lookup lookup, Id id_of, const std::string& what) {
-    long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
-    std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 4096);
-    for (;;) {
-        Entry entry{};
-        Entry* found = nullptr;
-        const int rc = lookup(&entry, buf.data(), buf.size(), &found);
-        if (rc == ERANGE && buf.size() < (1u << 20)) {
-            buf.resize(buf.size() * 2);
-            continue;
-        }
-        if (found) return std::optional<uint32_t>{static_cast<uint32_t>(id_of(*found))};
-        // POSIX says "not found" is rc 0 with no result; some NSS modules
-        // return ENOENT, ESRCH, EBADF or EPERM instead.
-        if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) return std::optional<uint32_t>{};
-        return sys_error("cannot look up " + what, rc);
-    }
-}
-
-// The name for display only: lookups that fail leave the number.
-std::string user_name(uint32_t uid) {
-    std::string name;
-    long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
-    std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 4096);
-    for (;;) {
-        passwd pw{};
-        passwd* found = nullptr;
-        const int rc = getpwuid_r(uid, &pw, buf.data(), buf.size(), &found);
-        if (rc == ERANGE && buf.size() < (1u << 20)) {
-            buf.resize(buf.size() * 2);
-            continue;
-        }
-        return found ? std::string(found->pw_name) : std::to_string(uid);
-    }
-}
-
-std::string group_name(uint32_t gid) {
-    long hint = sysconf(_SC_GETGR_R_SIZE_MAX);
-    std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 4096);
-    for (;;) {
-        group gr{};
-        group* found = nullptr;
-        const int rc = getgrgid_r(gid, &gr, buf.data(), buf.size(), &found);
-        if (rc == ERANGE && buf.size() < (1u << 20)) {
-            buf.resize(buf.size() * 2);
-            continue;
-        }
-        return found ? std::string(found->gr_name) : std::to_string(gid);
-    }
 }
 
 }  // namespace
@@ -219,39 +160,46 @@ Result<BindSpec> parse_bind_spec(std::string_view text) {
     return spec;
 }
 
-Principal user_principal(uint32_t uid) { return Principal{Principal::Kind::user, uid, user_name(uid)}; }
+Principal user_principal(uint32_t uid, UserDatabase& db) {
+    return Principal{Principal::Kind::user, uid, user_name_of(uid, db).value_or(std::to_string(uid))};
+}
 
-Principal group_principal(uint32_t gid) { return Principal{Principal::Kind::group, gid, group_name(gid)}; }
+Principal group_principal(uint32_t gid, UserDatabase& db) {
+    return Principal{Principal::Kind::group, gid, group_name_of(gid, db).value_or(std::to_string(gid))};
+}
 
-Result<Principal> parse_principal(std::string_view text) {
+Principal user_principal(uint32_t uid) { return user_principal(uid, system_user_database()); }
+
+Principal group_principal(uint32_t gid) { return group_principal(gid, system_user_database()); }
+
+Result<Principal> parse_principal(std::string_view text, UserDatabase& db) {
     const bool is_group = !text.empty() && text.front() == '%';
     const std::string_view body = is_group ? text.substr(1) : text;
     const char* kind = is_group ? "group" : "user";
     if (body.empty()) return spec_error(text, std::string("a ") + kind + " name or number is missing");
     if (body.find('\0') != std::string_view::npos) return spec_error(text, "contains a NUL byte");
+    const bool digits = body.find_first_not_of("0123456789") == std::string_view::npos;
+    if (digits && !parse_id(body)) return spec_error(text, std::string("not a valid ") + (is_group ? "gid" : "uid") + " (0-4294967294)");
 
-    if (body.find_first_not_of("0123456789") == std::string_view::npos) {
-        auto id = parse_id(body);
-        if (!id) return spec_error(text, std::string("not a valid ") + (is_group ? "gid" : "uid") + " (0-4294967294)");
-        return is_group ? group_principal(*id) : user_principal(*id);
-    }
-
-    const std::string name(body);
+    // common/user_database.hpp's rules: digits are a number unless they are
+    // also another user's (group's) name; a name must exist.
     if (is_group) {
-        auto found = nss_lookup_id<group>(
-            [&](group* g, char* b, size_t n, group** r) { return getgrnam_r(name.c_str(), g, b, n, r); },
-            [](const group& g) { return g.gr_gid; }, "group " + quoted(name));
-        if (!found) return found.error();
-        if (!*found) return logic_error("unknown group " + quoted(name));
-        return Principal{Principal::Kind::group, **found, name};
+        auto g = find_group(body, db);
+        if (!g) return g.error();
+        return Principal{Principal::Kind::group, g->gid, g->name.empty() ? std::to_string(g->gid) : g->name};
     }
-    auto found = nss_lookup_id<passwd>(
-        [&](passwd* p, char* b, size_t n, passwd** r) { return getpwnam_r(name.c_str(), p, b, n, r); },
-        [](const passwd& p) { return p.pw_uid; }, "user " + quoted(name));
-    if (!found) return found.error();
-    if (!*found) return logic_error("unknown user " + quoted(name));
-    return Principal{Principal::Kind::user, **found, name};
+    auto u = find_user(body, db);
+    if (!u) return u.error();
+    return Principal{Principal::Kind::user, u->uid, u->name.empty() ? std::to_string(u->uid) : u->name};
 }
+
+Result<Credentials> judged_credentials(uint32_t uid, UserDatabase& db) {
+    auto c = credentials_for(uid, db);
+    if (!c) return c.error();
+    return Credentials{c->uid, c->gid, c->groups};
+}
+
+Result<Principal> parse_principal(std::string_view text) { return parse_principal(text, system_user_database()); }
 
 std::string format_principal(const Principal& p) {
     const bool group = p.kind == Principal::Kind::group;

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/result.hpp"
+#include "common/user_database.hpp"
 #include "policy/model.hpp"
 
 namespace portauth {
@@ -54,19 +55,26 @@ struct BindSpec {
 Result<BindSpec> parse_bind_spec(std::string_view text);
 
 // A user or a group named on the command line: "alice", "1001", "%staff",
-// "%50". Names are resolved through NSS (getpwnam_r/getgrnam_r) and must
-// exist; numbers need no passwd/group entry (their name is looked up for
-// display only).
+// "%50", by common/user_database.hpp's rules: names must exist; numbers need
+// no passwd/group entry (their name is looked up for display only); digits
+// that are also the name of another user (group) are refused as ambiguous.
 struct Principal {
     enum class Kind { user, group } kind = Kind::user;
     uint32_t id = 0;
     std::string name;   // the resolved name, or the number when there is none
     friend bool operator==(const Principal&, const Principal&) = default;
 };
-Result<Principal> parse_principal(std::string_view text);
-// The principal for a uid or gid, with its name when NSS knows one.
+Result<Principal> parse_principal(std::string_view text, UserDatabase& db);
+Result<Principal> parse_principal(std::string_view text);   // the system's database
+// The principal for a uid or gid, with its name when the database knows one.
+Principal user_principal(uint32_t uid, UserDatabase& db);
+Principal group_principal(uint32_t gid, UserDatabase& db);
 Principal user_principal(uint32_t uid);
 Principal group_principal(uint32_t gid);
+// What a bind by user `uid` is judged with (`portauth check --user`,
+// portwatch's squatters): credentials_for()'s gid and groups, the gid assumed
+// for a uid without a passwd entry.
+Result<Credentials> judged_credentials(uint32_t uid, UserDatabase& db);
 // "alice (uid 1001)", "%staff (gid 50)"; "uid 51001" / "gid 51001" when the
 // id has no name.
 std::string format_principal(const Principal& p);

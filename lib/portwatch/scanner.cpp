@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -30,24 +28,14 @@ std::vector<PortRange> reserved_ranges(const Policy& policy) {
     return merge_ranges(std::move(out));
 }
 
-Credentials credentials_for_uid(uint32_t uid) {
-    Credentials c;
-    c.euid = uid;
-    c.egid = uid;
-    std::vector<char> buf(16384);
-    passwd pw{};
-    passwd* found = nullptr;
-    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) return c;
-    c.egid = pw.pw_gid;
-    int n = 64;
-    std::vector<gid_t> groups(static_cast<size_t>(n));
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
-        groups.resize(static_cast<size_t>(n));
-        if (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) n = 0;
-    }
-    c.groups.assign(groups.begin(), groups.begin() + n);
-    return c;
+Credentials credentials_for_uid(uint32_t uid, UserDatabase& db) {
+    // A failed lookup is judged as a uid without a passwd entry (the gid of
+    // the same number, no groups).
+    auto c = judged_credentials(uid, db);
+    return c ? *c : Credentials{uid, uid, {}};
 }
+
+Credentials credentials_for_uid(uint32_t uid) { return credentials_for_uid(uid, system_user_database()); }
 
 namespace {
 
@@ -327,7 +315,7 @@ Result<ScanResult> scan(const Policy& policy, const ScanSettings& settings) {
         }
         return out;
     };
-    result.squatters = find_squatters(policy, *sockets, credentials_for_uid, host, holders);
+    result.squatters = find_squatters(policy, *sockets, [](uint32_t uid) { return credentials_for_uid(uid); }, host, holders);
     std::set<uint64_t> more;
     for (const auto& q : result.squatters)
         if (!unbound.count(q.socket.inode)) more.insert(q.socket.inode);

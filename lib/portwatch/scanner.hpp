@@ -10,10 +10,10 @@
 //   holder  else the processes holding the socket, by their effective uid,
 //           gid and supplementary groups (/proc/PID/status): a squatter only
 //           if no holder would be allowed;
-//   socket  else the socket's uid (its creator), with credentials rebuilt
-//           from the user database: egid = the user's primary gid (the uid
-//           when the user is unknown), supplementary groups from
-//           getgrouplist when the user exists.
+//   socket  else the socket's uid (its creator), with the credentials
+//           judged_credentials() gives (policy/spec.hpp): egid = the user's
+//           primary gid (the uid when the user is unknown), supplementary
+//           groups from getgrouplist when the user exists.
 // An identity with uid 0 counts as holding CAP_NET_BIND_SERVICE. Grants play
 // no part in squatting. An IPv6 socket's IPV6_V6ONLY comes from sock_diag
 // (SocketInfo::v6only); where the kernel reports none, an IPv6 wildcard
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "common/user_database.hpp"
 #include "policy/decide.hpp"
 #include "policy/model.hpp"
 #include "portwatch/sockdiag.hpp"
@@ -71,8 +72,9 @@ struct ScanSettings {
 // The port ranges that reservations cover, merged.
 std::vector<PortRange> reserved_ranges(const Policy& policy);
 
-// From the user database (see the top of this file).
-Credentials credentials_for_uid(uint32_t uid);
+// From the user database (see the top of this file and common/user_database.hpp).
+Credentials credentials_for_uid(uint32_t uid, UserDatabase& db);
+Credentials credentials_for_uid(uint32_t uid);   // the system's database
 
 // Does a reservation of `policy` cover the socket's proto, address and port?
 bool on_reserved_port(const Policy& policy, const SocketInfo& s);

@@ -1,11 +1,10 @@
 #include "portwatch/watcher.hpp"
 
-#include <grp.h>
-
 #include <algorithm>
 
 #include "common/escape.hpp"
 #include "common/parse.hpp"
+#include "common/user_database.hpp"
 #include "policy/spec.hpp"
 #include "portwatch/options.hpp"
 
@@ -35,14 +34,9 @@ EventRecord record_for(const Squatter& q, int64_t now) {
 }
 
 Result<uint32_t> resolve_group(const std::string& text) {
-    if (auto gid = parse_id(text)) return *gid;
-    group gr{};
-    group* found = nullptr;
-    std::vector<char> buf(16384);
-    int e = getgrnam_r(text.c_str(), &gr, buf.data(), buf.size(), &found);
-    if (e != 0) return sys_error("--db-group '" + text + "': cannot look the group up", e);
-    if (!found) return logic_error("--db-group '" + text + "': no such group");
-    return static_cast<uint32_t>(gr.gr_gid);
+    auto g = find_group(text, system_user_database());
+    if (!g) return Error{g.error().err, "--db-group: " + g.error().what};
+    return g->gid;
 }
 
 }  // namespace

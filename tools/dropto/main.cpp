@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
     }
 
     SystemSyscalls sys;
-    SystemUserDatabase db;
+    portauth::SystemUserDatabase db;
     const Failure failure = run(options, sys, db, say);
     say(failure.error.message());
     return failure.exit_code;

@@ -1,5 +1,3 @@
-#include <grp.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -55,17 +53,11 @@ Result<Who> resolve_who(const CheckOptions& o) {
         auto p = parse_principal(*o.user);
         if (!p) return p.error();
         if (p->kind != Principal::Kind::user) return logic_error("--user takes a user, not the group '" + *o.user + "'");
-        w.creds.euid = p->id;
-        passwd pw{}, *found = nullptr;
-        std::vector<char> buf(16384);
-        if (::getpwuid_r(p->id, &pw, buf.data(), buf.size(), &found) == 0 && found) {
-            w.creds.egid = pw.pw_gid;
-            int n = 256;
-            std::vector<gid_t> g(static_cast<size_t>(n));
-            if (::getgrouplist(pw.pw_name, pw.pw_gid, g.data(), &n) >= 0) w.creds.groups.assign(g.begin(), g.begin() + n);
-        } else {
-            w.creds.egid = p->id;   // no passwd entry: a private group of the same number, unless --group says
-        }
+        // common/user_database.hpp's rules: a uid without a passwd entry is
+        // judged with the gid of the same number and no supplementary groups.
+        auto c = judged_credentials(p->id, system_user_database());
+        if (!c) return c.error();
+        w.creds = *c;
         w.cap = p->id == 0;
         w.label = format_principal(*p);
     }
