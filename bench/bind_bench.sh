@@ -12,39 +12,36 @@ root=$PWD
 binds=${1:-100000}
 runs=${2:-5}
 build=${BUILD_DIR:-build}
-[ -x "$build/bench/bind_worker" ] && [ -x "$build/bench/bpf_stats_hold" ] || ./scripts/build.sh >/dev/null
+[ -x "$build/bench/bind_worker" ] && [ -x "$build/bench/bpf_stats_hold" ] && [ -x "$build/tests/portauth-sandbox" ] || ./scripts/build.sh >/dev/null
 PORTAUTH=$root/$build/tools/portauth/portauth
 WORKER=$root/$build/bench/bind_worker
 UID_BENCH=51090
 
-# In a private network namespace, so the host's ports are not touched.
-if [ -z "${PORTAUTH_BENCH_NETNS:-}" ]; then
-  PORTAUTH_BENCH_NETNS=1 exec unshare --net -- "$0" "$@"
+# In the test suite's sandbox (tests/sandbox/main.cpp): a private network
+# namespace, so the host's ports are not touched, a scratch cgroup (the three
+# measured cgroups are its children), a bpffs and a temp dir, all removed at
+# the end however the bench ends.
+if [ -z "${PORTAUTH_SANDBOX_DIR:-}" ]; then
+  [ -x "$build/tests/portauth-sandbox" ] || ./scripts/build.sh >/dev/null
+  exec "$build/tests/portauth-sandbox" "$root/bench/bind_bench.sh" "$@"
 fi
-ip link set lo up
 
-cg2=$(awk '$(NF-2)=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
-scratch=$(mktemp -d /tmp/portauth-bench.XXXXXX)
-export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state   # state stays in the scratch dir
-export PORTAUTH_JOURNAL_SOCKET=   # and nothing goes to the host's journal
-chmod 755 "$scratch"
-cg_none=$cg2/portauth-bench-$$-none
-cg_one=$cg2/portauth-bench-$$-one
-cg_big=$cg2/portauth-bench-$$-big
-pins=$scratch/bpffs
+scratch=$PORTAUTH_SANDBOX_DIR
+cg_none=$PORTAUTH_SANDBOX_CGROUP/none
+cg_one=$PORTAUTH_SANDBOX_CGROUP/one
+cg_big=$PORTAUTH_SANDBOX_CGROUP/big
+pins=$(dirname "$PORTAUTH_SANDBOX_PIN_DIR")   # the sandbox's bpffs
 authbind_entry=
-cleanup() {
+cleanup() {   # the rest is the sandbox's
   set +e
   for p in one big ten; do "$PORTAUTH" unload --pin-dir "$pins/$p" >/dev/null 2>&1; done
   for cg in "$cg_none" "$cg_one" "$cg_big"; do
     for _ in $(seq 50); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
   done
-  umount "$pins" 2>/dev/null
-  rm -rf "$scratch"
   [ -n "$authbind_entry" ] && rm -f "$authbind_entry"
 }
 trap cleanup EXIT
-mkdir -p "$pins" && mount -t bpf bpf "$pins" && mkdir "$cg_none" "$cg_one" "$cg_big"
+mkdir "$cg_none" "$cg_one" "$cg_big"
 
 # policy DIR NRULES: byport/80 for the bench uid, then NRULES-1 other entries
 # (byaddr grants on 10.x.y.z for ports 2000-2999, tcp and udp reservations from port 10000 on 127.0.0.1).

@@ -16,47 +16,36 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-# Run the rest in a private network namespace: port 80 of the host is not touched.
-if [ -z "${PORTAUTH_DEMO_NETNS:-}" ]; then
-  if [ ! -x "${BUILD_DIR:-build}/tools/portauth/portauth" ] || [ -n "${PORTAUTH_DEMO_REBUILD:-}" ]; then
+build=${BUILD_DIR:-build}
+# Run the rest in the test suite's sandbox (tests/sandbox/main.cpp): a private
+# network namespace (port 80 of the host is not touched), a scratch cgroup,
+# bpffs and policy dir, all removed when the demo ends, however it ends.
+if [ -z "${PORTAUTH_SANDBOX_DIR:-}" ]; then
+  if [ ! -x "$build/tests/portauth-sandbox" ] || [ -n "${PORTAUTH_DEMO_REBUILD:-}" ]; then
     ./scripts/build.sh
   fi
-  PORTAUTH_DEMO_NETNS=1 exec unshare --net -- "$0" "$@"
+  exec "$build/tests/portauth-sandbox" "$root/scripts/demo.sh" "$@"
 fi
-ip link set lo up
 
-build=${BUILD_DIR:-build}
 PORTAUTH=$root/$build/tools/portauth/portauth
 PORTRESERVE=$root/$build/tools/portauth/portreserve
 DROPTO=$root/$build/tools/dropto/dropto
 SERVER_UID=51080 OWNER_UID=51060 SQUATTER_UID=51999
 
-cg2=$(awk '$(NF-2)=="cgroup2"{print $5; exit}' /proc/self/mountinfo)
-[ -n "$cg2" ] || { echo "demo: no cgroup v2 mount" >&2; exit 1; }
-scratch=$(mktemp -d /tmp/portauth-demo.XXXXXX)
-export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state   # state stays in the scratch dir
-export PORTAUTH_JOURNAL_SOCKET=   # and nothing goes to the host's journal
-chmod 755 "$scratch"
-cgroup=$cg2/portauth-demo-$$
-policy=$scratch/policy
-pins=$scratch/bpffs
+scratch=$PORTAUTH_SANDBOX_DIR
+cgroup=$PORTAUTH_SANDBOX_CGROUP
+policy=$PORTAUTH_SANDBOX_POLICY_DIR
+pins=$PORTAUTH_SANDBOX_PIN_DIR
 server_pid=
 
-cleanup() {
+cleanup() {   # the rest is the sandbox's
   set +e
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  "$PORTAUTH" unload --pin-dir "$pins/portauth" >/dev/null 2>&1
-  [ -e "$cgroup/cgroup.kill" ] && echo 1 > "$cgroup/cgroup.kill"
-  for _ in $(seq 50); do rmdir "$cgroup" 2>/dev/null && break; sleep 0.1; done
-  umount "$pins" 2>/dev/null
-  rm -rf "$scratch"
 }
 trap cleanup EXIT
 
-mkdir -p "$policy" "$pins" "$scratch/www"
-chmod 755 "$policy" "$scratch/www"
-mount -t bpf bpf "$pins"
-mkdir "$cgroup"
+mkdir -p "$scratch/www"
+chmod 755 "$scratch/www"
 echo "<h1>served by uid $SERVER_UID on port 80, granted by portauth</h1>" > "$scratch/www/index.html"
 chmod 644 "$scratch/www/index.html"
 
@@ -86,12 +75,12 @@ say "2. Grant TCP/UDP 80 to uid $SERVER_UID, reserve UDP 5060 for uid $OWNER_UID
 "$PORTRESERVE" add --policy-dir "$policy" --no-apply udp/5060 $OWNER_UID
 "$PORTAUTH" list --policy-dir "$policy"
 "$PORTRESERVE" list --policy-dir "$policy"
-"$PORTAUTH" apply --policy-dir "$policy" --pin-dir "$pins/portauth" --cgroup "$cgroup"
+"$PORTAUTH" apply --policy-dir "$policy" --pin-dir "$pins" --cgroup "$cgroup"
 
 say "3. root starts a web server as uid $SERVER_UID on port 80: dropto $SERVER_UID:$SERVER_UID portauth python3 -m http.server 80"
 echo "   (dropto drops to the user; the portauth adverb checks that grants are enforced here, then execs the server)"
 sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cgroup" \
-  "$DROPTO" $SERVER_UID:$SERVER_UID "$PORTAUTH" --deep --pin-dir "$pins/portauth" \
+  "$DROPTO" $SERVER_UID:$SERVER_UID "$PORTAUTH" --deep --pin-dir "$pins" \
   /usr/bin/python3 -m http.server 80 --bind 127.0.0.1 --directory "$scratch/www" >"$scratch/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:80/ && break; sleep 0.1; done
@@ -104,9 +93,9 @@ if try_bind $SQUATTER_UID udp 5060; then echo "demo: the squatter got the port -
 echo "   and its owner:"
 try_bind $OWNER_UID udp 5060
 echo "   why, according to portauth check:"
-"$PORTAUTH" check --policy-dir "$policy" --user $SQUATTER_UID udp/5060 | sed 's/^/     /' || true
+"$PORTAUTH" check --policy-dir "$policy" --pin-dir "$pins" --user $SQUATTER_UID udp/5060 | sed 's/^/     /' || true
 
 say "5. portauth status"
-"$PORTAUTH" status --pin-dir "$pins/portauth"
+"$PORTAUTH" status --pin-dir "$pins"
 
 say "done: the kernel enforced the grant and the reservation; cleaning up"

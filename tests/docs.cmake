@@ -46,7 +46,8 @@ if(DOCS_PYTHON3)
   # apply --json and an active status --json need the kernel: root, a scratch
   # child cgroup, a scratch bpffs, a private network namespace (skips without root).
   add_test(NAME integration.DocsJson.ApplyAndActiveStatusKeys
-    COMMAND ${DOCS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/docs/json_keys.py --sandbox ${_json_args})
+    COMMAND ${DOCS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/docs/json_keys.py --sandbox
+            --sandbox-bin $<TARGET_FILE:portauth-sandbox> ${_json_args})
   set_tests_properties(integration.DocsJson.ApplyAndActiveStatusKeys PROPERTIES
     TIMEOUT 120 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()

@@ -14,19 +14,19 @@
 
 With --sandbox, instead: as root, on a real kernel, `portauth apply --json`
 and `portauth status --json` of an active policy, in the integration tests'
-kind of sandbox - a scratch child cgroup (never the root cgroup), a scratch
-bpffs for the pins, a private network namespace (so ip_local_reserved_ports is
-its own) - then unload; exit status 77 (skipped) without root or BTF.
+sandbox run by portauth-sandbox (--sandbox-bin) - a scratch child cgroup
+(never the root cgroup), a scratch bpffs for the pins, a private network
+namespace (so ip_local_reserved_ports is its own) - then unload; exit status
+77 (skipped) without root or BTF.
 
 Exit status 0 when everything agrees, 1 otherwise. Nothing is left behind.
-Usage: json_keys.py [--sandbox] --source DIR --portauth BIN --portreserve BIN [--portwatch BIN]
+Usage: json_keys.py [--sandbox --sandbox-bin BIN] --source DIR --portauth BIN --portreserve BIN [--portwatch BIN]
 """
 
 import argparse
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -328,19 +328,17 @@ def run_outputs(args, sections):
 
 # --- the sandbox: apply and an active status -------------------------------------
 
-def cgroup2_mount():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            if fields[sep + 1] == "cgroup2":
-                return fields[4]
-    return None
-
-
-def sandbox_inner(args, sections, tree, cgroup, pin_dir):
-    """In the private network namespace: apply, status, apply again, unload."""
+def sandbox_inner(args, sections):
+    """In portauth-sandbox (its private netns, cgroup, bpffs, policy dir and
+    state dirs, tests/sandbox/main.cpp): fill the tree, apply, status, apply
+    again, unload."""
     pa = args.portauth
+    tree = os.environ["PORTAUTH_SANDBOX_POLICY_DIR"]
+    pin_dir = os.environ["PORTAUTH_SANDBOX_PIN_DIR"]
+    cgroup = os.environ["PORTAUTH_SANDBOX_CGROUP"]
+    run([pa, "allow", "--no-apply", "--policy-dir", tree, "8080", "51000"], check_status=0)
+    # Inside the local port range: apply adds it to the namespace's own ip_local_reserved_ports.
+    run([args.portreserve, "add", "--no-apply", "--policy-dir", tree, "udp/40000", "51001"], check_status=0)
     apply = [pa, "apply", "--json", "--policy-dir", tree, "--cgroup", cgroup, "--pin-dir", pin_dir]
     status = [pa, "status", "--json", "--pin-dir", pin_dir]
     seen = {c: set() for c in sections}
@@ -364,53 +362,22 @@ def run_sandbox(args, sections):
     if os.geteuid() != 0:
         print("SKIP: needs root (apply loads BPF programs)")
         return None
-    cgroup2 = cgroup2_mount()
-    for what, ok in (("/sys/kernel/btf/vmlinux", os.path.exists("/sys/kernel/btf/vmlinux")),
-                     ("a cgroup v2 mount", cgroup2 is not None), ("unshare(1)", shutil.which("unshare"))):
-        if not ok:
-            print(f"SKIP: {what} is missing")
-            return None
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        print("SKIP: /sys/kernel/btf/vmlinux is missing")
+        return None
     seen = {}
-    with tempfile.TemporaryDirectory(prefix="portauth-json-sandbox-") as tmp:
-        # The tools keep their state file in the sandbox, never in /run/portauth.
-        os.environ["PORTAUTH_RUNTIME_DIR"] = os.path.join(tmp, "run")
-        os.environ["PORTAUTH_STATE_DIR"] = os.path.join(tmp, "state")
-        os.environ["PORTAUTH_JOURNAL_SOCKET"] = ""   # nothing to the host's journal
-        tree = os.path.join(tmp, "policy")
-        for d in ("", "byport", "reserve", "reserve/udp"):
-            os.mkdir(os.path.join(tree, d))
-            os.chmod(os.path.join(tree, d), 0o755)
-        run([args.portauth, "allow", "--no-apply", "--policy-dir", tree, "8080", "51000"], check_status=0)
-        # Inside the local port range: apply adds it to the namespace's own ip_local_reserved_ports.
-        run([args.portreserve, "add", "--no-apply", "--policy-dir", tree, "udp/40000", "51001"], check_status=0)
-        bpffs = os.path.join(tmp, "bpffs")
-        pin_dir = os.path.join(bpffs, "portauth")
-        cgroup = os.path.join(cgroup2, f"portauth-docs-json.{os.getpid()}")
-        os.mkdir(bpffs)
-        mounted = False
-        try:
-            os.mkdir(cgroup)
-            run(["mount", "-t", "bpf", "bpf", bpffs], check_status=0)
-            mounted = True
-            inner = run(["unshare", "--net", "--", sys.executable, os.path.abspath(__file__), "--sandbox-inner",
-                         "--source", args.source, "--portauth", args.portauth, "--portreserve", args.portreserve,
-                         "--tree", tree, "--cgroup", cgroup, "--pin-dir", pin_dir])
-            for line in inner.stdout.splitlines():
-                if not line.startswith("SEEN "):
-                    print(line)
-                if line.startswith("FAIL: "):
-                    failures.append(line[6:])
-                elif line.startswith("SEEN "):
-                    command, _, keys = line[5:].partition("\t")
-                    seen.setdefault(command, set()).update(keys.split())
-            if inner.returncode not in (0, 1):
-                fail(f"the sandboxed run exited {inner.returncode}: {inner.stderr.strip()}")
-        finally:
-            # Dropping the pins detaches whatever an interrupted run left attached.
-            if mounted:
-                subprocess.run(["umount", bpffs], check=False)
-            if os.path.isdir(cgroup):
-                os.rmdir(cgroup)
+    inner = run([args.sandbox_bin, sys.executable, os.path.abspath(__file__), "--sandbox-inner",
+                 "--source", args.source, "--portauth", args.portauth, "--portreserve", args.portreserve])
+    for line in inner.stdout.splitlines():
+        if not line.startswith("SEEN "):
+            print(line)
+        if line.startswith("FAIL: "):
+            failures.append(line[6:])
+        elif line.startswith("SEEN "):
+            command, _, keys = line[5:].partition("\t")
+            seen.setdefault(command, set()).update(keys.split())
+    if inner.returncode not in (0, 1):
+        fail(f"the sandboxed run exited {inner.returncode}: {inner.stderr.strip()}")
     return seen
 
 
@@ -435,10 +402,8 @@ def main():
     parser.add_argument("--portreserve", required=True)
     parser.add_argument("--portwatch")
     parser.add_argument("--sandbox", action="store_true")
+    parser.add_argument("--sandbox-bin", help="portauth-sandbox, for --sandbox")
     parser.add_argument("--sandbox-inner", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--tree", help=argparse.SUPPRESS)
-    parser.add_argument("--cgroup", help=argparse.SUPPRESS)
-    parser.add_argument("--pin-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     sections = parse_doc(os.path.join(args.source, "docs/json.md"))
@@ -446,7 +411,7 @@ def main():
         fail("docs/json.md has no '## `command`' sections")
 
     if args.sandbox_inner:
-        seen = sandbox_inner(args, sections, args.tree, args.cgroup, args.pin_dir)
+        seen = sandbox_inner(args, sections)
         for command, keys in seen.items():
             if keys:
                 print(f"SEEN {command}\t{' '.join(sorted(keys))}")

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -209,8 +210,13 @@ bool program_lacks_feature(Sandbox& sb, const std::string& feature) {
 
 int refusal_errno() { return refusals_are_eperm() ? EPERM : EACCES; }
 
+namespace {
+bool g_in_private_netns = false;   // this process left the netns it started in
+}  // namespace
+
 bool enter_private_netns() {
     if (unshare(CLONE_NEWNET) != 0) return false;
+    g_in_private_netns = true;
     const int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0) return false;
     ifreq ifr{};
@@ -225,17 +231,37 @@ bool enter_private_netns() {
 }
 
 Sandbox::Sandbox() {
+    // Not root: nothing is made (the fixture's SetUp skips the test). Making
+    // the temp dir first and failing at the cgroup would leave it behind.
+    if (geteuid() != 0) return;
+    // The test process and every child it forks from here on (the tools, the
+    // binders) live in a network namespace of their own: no bind, sysctl or
+    // socket of a test ever touches the host's.
+    // Once per process: a test that made its own already, or a second sandbox, keeps it.
+    if (!g_in_private_netns && !enter_private_netns())
+        throw std::runtime_error(std::string("a private network namespace: ") + strerror(errno));
+    try {
+        make();
+    } catch (...) {
+        undo();
+        throw;
+    }
+}
+
+void Sandbox::make() {
     char tmpl[] = "/tmp/portauth-test-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+    if (!mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + strerror(errno));
     tmp_ = tmpl;
     chmod(tmp_.c_str(), 0755);
     auto mount = portauth::find_cgroup2_mount();
     if (!mount) throw std::runtime_error(mount.error().message());
-    cgroup_ = *mount + "/portauth-test-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
-    if (mkdir(cgroup_.c_str(), 0755) != 0) throw std::runtime_error("mkdir " + cgroup_ + ": " + strerror(errno));
-    bpffs_ = tmp_ + "/bpffs";
-    mkdir(bpffs_.c_str(), 0700);
-    if (::mount("bpf", bpffs_.c_str(), "bpf", 0, "mode=0700") != 0) throw std::runtime_error("mount bpffs");
+    const std::string cgroup = *mount + "/portauth-test-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
+    if (mkdir(cgroup.c_str(), 0755) != 0) throw std::runtime_error("mkdir " + cgroup + ": " + strerror(errno));
+    cgroup_ = cgroup;
+    const std::string bpffs = tmp_ + "/bpffs";
+    mkdir(bpffs.c_str(), 0700);
+    if (::mount("bpf", bpffs.c_str(), "bpf", 0, "mode=0700") != 0) throw std::runtime_error(std::string("mount bpffs: ") + strerror(errno));
+    bpffs_ = bpffs;
     pin_dir_ = bpffs_ + "/portauth";
     policy_dir_ = tmp_ + "/policy";
     mkdir(policy_dir_.c_str(), 0755);
@@ -250,18 +276,33 @@ Sandbox::Sandbox() {
         env_.push_back(std::make_unique<ScopedEnv>(name, dir));
 }
 
-Sandbox::~Sandbox() {
-    run({PORTAUTH_BIN, "unload", "--pin-dir", pin_dir_});
-    // Kill anything a test left in the cgroup, then remove it.
-    if (FILE* f = fopen((cgroup_ + "/cgroup.kill").c_str(), "w")) {
-        fputs("1", f);
-        fclose(f);
+// Undoes what make() got to, in reverse.
+void Sandbox::undo() {
+    if (!pin_dir_.empty()) run({PORTAUTH_BIN, "unload", "--pin-dir", pin_dir_});
+    if (!cgroup_.empty()) {
+        // Kill anything a test left in the cgroup, then remove it.
+        if (FILE* f = fopen((cgroup_ + "/cgroup.kill").c_str(), "w")) {
+            fputs("1", f);
+            fclose(f);
+        }
+        // Child cgroups a user of the sandbox made (portauth-sandbox's scripts), deepest first.
+        std::error_code ec;
+        std::vector<std::string> children;
+        for (auto it = fs::recursive_directory_iterator(cgroup_, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+            if (it->is_directory(ec) && !it->is_symlink(ec)) children.push_back(it->path().string());
+        std::sort(children.rbegin(), children.rend());
+        for (const auto& dir : children)
+            for (int i = 0; i < 100 && rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) usleep(10000);
+        for (int i = 0; i < 100 && rmdir(cgroup_.c_str()) != 0 && errno == EBUSY; ++i) usleep(10000);
     }
-    for (int i = 0; i < 100 && rmdir(cgroup_.c_str()) != 0 && errno == EBUSY; ++i) usleep(10000);
-    umount2(bpffs_.c_str(), MNT_DETACH);
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
+    if (!bpffs_.empty()) umount2(bpffs_.c_str(), MNT_DETACH);
+    if (!tmp_.empty()) {
+        std::error_code ec;
+        fs::remove_all(tmp_, ec);
+    }
 }
+
+Sandbox::~Sandbox() { undo(); }
 
 void Sandbox::entry(const std::string& rel, uint32_t uid, uint32_t gid, mode_t mode, const std::string& acl,
                     const std::string& content) {
@@ -269,6 +310,7 @@ void Sandbox::entry(const std::string& rel, uint32_t uid, uint32_t gid, mode_t m
 }
 
 std::string Sandbox::make_policy_dir(const std::string& name) {
+    if (tmp_.empty()) throw std::logic_error("the sandbox was not made (not root): the test should have skipped");
     std::string dir = tmp_ + "/" + name;
     mkdir(dir.c_str(), 0755);
     chmod(dir.c_str(), 0755);
@@ -277,6 +319,7 @@ std::string Sandbox::make_policy_dir(const std::string& name) {
 
 void Sandbox::entry_in(const std::string& base, const std::string& rel, uint32_t uid, uint32_t gid, mode_t mode,
                        const std::string& acl, const std::string& content) {
+    if (base.empty() || tmp_.empty()) throw std::logic_error("the sandbox was not made (not root): the test should have skipped");
     fs::path path = fs::path(base) / rel;
     fs::create_directories(path.parent_path());
     for (fs::path dir = path.parent_path(); dir.string().size() > base.size(); dir = dir.parent_path())

@@ -1,7 +1,8 @@
-// The integration tests' private corner of the machine: a child cgroup under
-// the cgroup v2 mount, a bpffs mounted in a temp dir for pins, a policy dir
-// in a temp dir. Everything is removed in the destructor, also when a test
-// fails. Binds are made by forked children that join the cgroup and become
+// The integration tests' private corner of the machine: a network namespace
+// of its own for the test process, a child cgroup under the cgroup v2 mount,
+// a bpffs mounted in a temp dir for pins, a policy dir in a temp dir.
+// Everything is removed in the destructor, also when a test fails or making
+// the sandbox fails halfway; not root, nothing is made (fixtures skip). Binds are made by forked children that join the cgroup and become
 // numeric test users; nothing ever attaches to the root cgroup.
 #pragma once
 
@@ -119,6 +120,8 @@ public:
     }
 
 private:
+    void make();
+    void undo();
     std::string tmp_, cgroup_, bpffs_, pin_dir_, policy_dir_;
     std::vector<std::unique_ptr<ScopedEnv>> env_;   // the tools' state dirs and journal socket, in tmp_
 };
