@@ -441,6 +441,120 @@ std::string default_pin_dir() {
 }
 
 
+namespace {
+
+// The gate: which generation enforces. Created (holding 0: nobody) on the first apply.
+Result<Fd> open_gate(const std::string& dir) {
+    const std::string gate_pin = pin_path(dir, "gate");
+    Fd gate = open_pin(gate_pin);
+    PA_TRY(recover_interrupted_apply(dir, gate.get()));
+    if (gate) return gate;
+    gate.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "pa_gate", 4, 4, 1, nullptr));
+    if (!gate) return sys_error("cannot create the gate map");
+    if (bpf_obj_pin(gate.get(), gate_pin.c_str()) != 0) return sys_error("cannot pin '" + gate_pin + "'");
+    return gate;
+}
+
+// One engine governs one network namespace: an apply from another one
+// (ip netns exec, nsenter --net with this pin dir) must not take the policy
+// away from the namespace it governs.
+Status check_same_netns(const std::optional<pa_meta>& old_meta, uint32_t gate_now, uint64_t cookie, const std::string& dir) {
+    if (!old_meta || old_meta->generation != gate_now || !old_meta->netns_cookie || old_meta->netns_cookie == cookie) return {};
+    auto ns = [](uint64_t ino) {
+        if (!ino) return std::string("another network namespace");
+        const auto name = netns_name(ino);
+        return "net:[" + std::to_string(ino) + "]" + (name ? " ('" + *name + "')" : "");
+    };
+    return logic_error("the policy pinned at " + dir + " governs " + ns(old_meta->netns_inode) + ", not this process's " +
+                       ns(current_netns_inode().value_or(0)) +
+                       "; apply there, unload it first, or give this namespace pins of its own (--pin-dir)");
+}
+
+// What status shows of this generation: pa_meta.
+Status write_meta(portauth_bpf* skel, const KernelImage& img, const EngineTarget& target, ProgramFeatures features,
+                  uint64_t cookie, uint32_t generation) {
+    pa_meta meta{};
+    meta.applied_at = static_cast<uint64_t>(std::time(nullptr));
+    meta.netns_cookie = cookie;
+    meta.netns_inode = current_netns_inode().value_or(0);
+    meta.rule_count = static_cast<uint32_t>(img.rules.size());
+    meta.generation = generation;
+    meta.root_exempt = img.root_exempt;
+    meta.errno_is_eacces = features.has(PA_FEATURE_SET_RETVAL);
+    meta.features = static_cast<__u8>(features.bits | PA_FEATURES_RECORDED);
+    std::strncpy(meta.policy_dir, target.policy_dir.c_str(), sizeof meta.policy_dir - 1);
+    std::strncpy(meta.cgroup, target.cgroup.c_str(), sizeof meta.cgroup - 1);
+    __u32 zero = 0;
+    if (bpf_map_update_elem(bpf_map__fd(skel->maps.pa_meta), &zero, &meta, BPF_ANY) != 0)
+        return sys_error("cannot write BPF map pa_meta");
+    return {};
+}
+
+// The kept maps, pinned by the first apply (or by the first that could make them).
+Status pin_kept_maps(const std::string& dir, const KeptMaps& kept, portauth_bpf* skel, ProgramFeatures features) {
+    const std::pair<const Fd*, bpf_map*> kept_maps[] = {{&kept.events, skel->maps.pa_events},
+                                                        {&kept.event_stats, skel->maps.pa_event_stats},
+                                                        {&kept.event_keys, skel->maps.pa_event_keys},
+                                                        {&kept.binders, skel->maps.pa_binders}};
+    for (size_t i = 0; i < std::size(kept_maps); ++i) {
+        const auto& [fd, map] = kept_maps[i];
+        if (*fd || (map == skel->maps.pa_binders && !features.has(PA_FEATURE_SK_STORAGE))) continue;
+        const std::string path = pin_path(dir, kKeptPins[i]);
+        if (bpf_obj_pin(bpf_map__fd(map), path.c_str()) != 0) return sys_error("cannot pin '" + path + "'");
+    }
+    return {};
+}
+
+// Stage, maps: this generation's, under their staged names (meta first: it
+// marks an apply under way).
+Status stage_generation_maps(const std::string& dir, portauth_bpf* skel) {
+    const std::pair<const char*, bpf_map*> gen_maps[] = {
+        {"meta", skel->maps.pa_meta}, {"counters", skel->maps.pa_counters}, {"rule_names", skel->maps.pa_rule_names}};
+    for (const auto& [name, map] : gen_maps) {
+        const std::string tmp = staged(pin_path(dir, name));
+        if (bpf_obj_pin(bpf_map__fd(map), tmp.c_str()) != 0) return sys_error("cannot pin '" + tmp + "'");
+    }
+    return {};
+}
+
+// Stage, programs: attached next to the old ones, pinned under their staged
+// names. The switch is atomic only if, in one bind, the old program runs
+// before the new one; the kernel appends, and we check rather than trust.
+Status stage_programs(const std::string& dir, portauth_bpf* skel, const Fd& cg, const std::string& cgroup) {
+    const struct {
+        const char* pin;
+        bpf_program* prog;
+        bpf_attach_type type;
+    } families[] = {{"link_bind4", skel->progs.portauth_bind4, BPF_CGROUP_INET4_BIND},
+                    {"link_bind6", skel->progs.portauth_bind6, BPF_CGROUP_INET6_BIND}};
+    for (const auto& f : families) {
+        Link link(bpf_program__attach_cgroup(f.prog, cg.get()));
+        if (!link) return sys_error("cannot attach " + std::string(bpf_program__name(f.prog)) + " to cgroup '" + cgroup + "'");
+        const std::string tmp = staged(pin_path(dir, f.pin));
+        if (bpf_link__pin(link.get(), tmp.c_str()) != 0) return sys_error("cannot pin '" + tmp + "'");
+        bpf_link__disconnect(link.get());
+        const Fd old = open_pin(pin_path(dir, f.pin));
+        auto old_info = old ? link_info(old.get(), f.pin) : Result<LinkInfo>(LinkInfo{});
+        if (!old_info) return old_info.error();
+        auto order = effective_programs(cg.get(), f.type, cgroup);
+        if (!order) return order.error();
+        bpf_prog_info prog_info{};
+        __u32 info_len = sizeof prog_info;
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(f.prog), &prog_info, &info_len) != 0)
+            return sys_error("cannot read the id of the new " + std::string(f.pin) + " program");
+        const uint32_t new_id = prog_info.id;
+        const auto pos_new = std::find(order->begin(), order->end(), new_id);
+        const auto pos_old = std::find(order->begin(), order->end(), old_info->prog_id);
+        if (pos_new == order->end()) return logic_error("the new " + std::string(f.pin) + " program is not attached to cgroup '" + cgroup + "'");
+        if (old_info->prog_id != 0 && pos_old != order->end() && pos_old > pos_new)
+            return logic_error("the kernel runs the new " + std::string(f.pin) +
+                               " program before the old one; cannot switch policies atomically (old policy kept)");
+    }
+    return {};
+}
+
+}  // namespace
+
 Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& target) {
     const auto t0 = std::chrono::steady_clock::now();
     ApplyReport report;
@@ -466,72 +580,30 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
     auto cookie = current_netns_cookie();
     if (!cookie) return cookie.error();
 
-    // The gate: which generation enforces. Created (holding 0: nobody) on the first apply.
     const std::string gate_pin = pin_path(dir, "gate");
-    Fd gate = open_pin(gate_pin);
-    PA_TRY(recover_interrupted_apply(dir, gate.get()));
-    if (!gate) {
-        gate.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "pa_gate", 4, 4, 1, nullptr));
-        if (!gate) return sys_error("cannot create the gate map");
-        if (bpf_obj_pin(gate.get(), gate_pin.c_str()) != 0) return sys_error("cannot pin '" + gate_pin + "'");
-    }
-    auto gate_now = read_u32_map(gate.get(), gate_pin);
+    auto gate = open_gate(dir);
+    if (!gate) return gate.error();
+    auto gate_now = read_u32_map(gate->get(), gate_pin);
     if (!gate_now) return gate_now.error();
     const auto old_meta = read_meta(pin_path(dir, "meta"));
-    // One engine governs one network namespace: an apply from another one
-    // (ip netns exec, nsenter --net with this pin dir) must not take the
-    // policy away from the namespace it governs.
-    if (old_meta && old_meta->generation == *gate_now && old_meta->netns_cookie && old_meta->netns_cookie != *cookie) {
-        auto ns = [](uint64_t ino) {
-            if (!ino) return std::string("another network namespace");
-            const auto name = netns_name(ino);
-            return "net:[" + std::to_string(ino) + "]" + (name ? " ('" + *name + "')" : "");
-        };
-        return logic_error("the policy pinned at " + dir + " governs " + ns(old_meta->netns_inode) + ", not this process's " +
-                           ns(current_netns_inode().value_or(0)) +
-                           "; apply there, unload it first, or give this namespace pins of its own (--pin-dir)");
-    }
+    PA_TRY(check_same_netns(old_meta, *gate_now, *cookie, dir));
     const uint32_t generation = std::max(*gate_now, old_meta ? old_meta->generation : 0u) + 1;
 
+    // Load and fill this generation's program and maps; nothing enforces them yet.
     const KeptMaps kept = open_kept_maps(dir);
-    auto loaded = load_program(img, *cookie, generation, kept, gate.get(), *features);
+    auto loaded = load_program(img, *cookie, generation, kept, gate->get(), *features);
     if (!loaded) return loaded.error();
     report.eacces = loaded->features.has(PA_FEATURE_SET_RETVAL);
     report.features = loaded->features.bits;
     report.load_ms = ms_since(t0);
     portauth_bpf* skel = loaded->skel.get();
     PA_TRY(fill_policy_maps(skel, img));
+    PA_TRY(write_meta(skel, img, target, loaded->features, *cookie, generation));
+    PA_TRY(pin_kept_maps(dir, kept, skel, loaded->features));
 
-    pa_meta meta{};
-    meta.applied_at = static_cast<uint64_t>(std::time(nullptr));
-    meta.netns_cookie = *cookie;
-    meta.netns_inode = current_netns_inode().value_or(0);
-    meta.rule_count = report.rules;
-    meta.generation = generation;
-    meta.root_exempt = img.root_exempt;
-    meta.errno_is_eacces = loaded->features.has(PA_FEATURE_SET_RETVAL);
-    meta.features = static_cast<__u8>(loaded->features.bits | PA_FEATURES_RECORDED);
-    std::strncpy(meta.policy_dir, target.policy_dir.c_str(), sizeof meta.policy_dir - 1);
-    std::strncpy(meta.cgroup, target.cgroup.c_str(), sizeof meta.cgroup - 1);
-    __u32 zero = 0;
-    if (bpf_map_update_elem(bpf_map__fd(skel->maps.pa_meta), &zero, &meta, BPF_ANY) != 0)
-        return sys_error("cannot write BPF map pa_meta");
-    // The kept maps, pinned by the first apply (or by the first that could make them).
-    const std::pair<const Fd*, bpf_map*> kept_maps[] = {{&kept.events, skel->maps.pa_events},
-                                                        {&kept.event_stats, skel->maps.pa_event_stats},
-                                                        {&kept.event_keys, skel->maps.pa_event_keys},
-                                                        {&kept.binders, skel->maps.pa_binders}};
-    for (size_t i = 0; i < std::size(kept_maps); ++i) {
-        const auto& [fd, map] = kept_maps[i];
-        if (*fd || (map == skel->maps.pa_binders && !loaded->features.has(PA_FEATURE_SK_STORAGE))) continue;
-        const std::string path = pin_path(dir, kKeptPins[i]);
-        if (bpf_obj_pin(bpf_map__fd(map), path.c_str()) != 0) return sys_error("cannot pin '" + path + "'");
-    }
-
-    // Stage: pin this generation's maps (meta first: it marks an apply under
-    // way) and attach its programs next to the old ones. They run after the
-    // old programs and let every bind through until the gate names them.
-    // Anything failing from here on drops what was staged.
+    // Stage: the new programs run after the old ones and let every bind
+    // through until the gate names them. Anything failing from here on drops
+    // what was staged.
     struct Unstage {
         const std::string& dir;
         bool armed = true;
@@ -539,48 +611,13 @@ Result<ApplyReport> engine_apply(const KernelImage& img, const EngineTarget& tar
             if (armed) (void)drop_staged(dir);
         }
     } unstage{dir};
-    const std::pair<const char*, bpf_map*> gen_maps[] = {
-        {"meta", skel->maps.pa_meta}, {"counters", skel->maps.pa_counters}, {"rule_names", skel->maps.pa_rule_names}};
-    for (const auto& [name, map] : gen_maps) {
-        const std::string tmp = staged(pin_path(dir, name));
-        if (bpf_obj_pin(bpf_map__fd(map), tmp.c_str()) != 0) return sys_error("cannot pin '" + tmp + "'");
-    }
+    PA_TRY(stage_generation_maps(dir, skel));
     crash_point("maps-staged");
-    const struct {
-        const char* pin;
-        bpf_program* prog;
-        bpf_attach_type type;
-    } families[] = {{"link_bind4", skel->progs.portauth_bind4, BPF_CGROUP_INET4_BIND},
-                    {"link_bind6", skel->progs.portauth_bind6, BPF_CGROUP_INET6_BIND}};
-    for (const auto& f : families) {
-        Link link(bpf_program__attach_cgroup(f.prog, cg.get()));
-        if (!link) return sys_error("cannot attach " + std::string(bpf_program__name(f.prog)) + " to cgroup '" + target.cgroup + "'");
-        const std::string tmp = staged(pin_path(dir, f.pin));
-        if (bpf_link__pin(link.get(), tmp.c_str()) != 0) return sys_error("cannot pin '" + tmp + "'");
-        bpf_link__disconnect(link.get());
-        // The switch below is atomic only if, in one bind, the old program runs
-        // before the new one; the kernel appends, and we check rather than trust.
-        const Fd old = open_pin(pin_path(dir, f.pin));
-        auto old_info = old ? link_info(old.get(), f.pin) : Result<LinkInfo>(LinkInfo{});
-        if (!old_info) return old_info.error();
-        auto order = effective_programs(cg.get(), f.type, target.cgroup);
-        if (!order) return order.error();
-        bpf_prog_info prog_info{};
-        __u32 info_len = sizeof prog_info;
-        if (bpf_obj_get_info_by_fd(bpf_program__fd(f.prog), &prog_info, &info_len) != 0)
-            return sys_error("cannot read the id of the new " + std::string(f.pin) + " program");
-        const uint32_t new_id = prog_info.id;
-        const auto pos_new = std::find(order->begin(), order->end(), new_id);
-        const auto pos_old = std::find(order->begin(), order->end(), old_info->prog_id);
-        if (pos_new == order->end()) return logic_error("the new " + std::string(f.pin) + " program is not attached to cgroup '" + target.cgroup + "'");
-        if (old_info->prog_id != 0 && pos_old != order->end() && pos_old > pos_new)
-            return logic_error("the kernel runs the new " + std::string(f.pin) +
-                               " program before the old one; cannot switch policies atomically (old policy kept)");
-    }
+    PA_TRY(stage_programs(dir, skel, cg, target.cgroup));
     crash_point("links-staged");
 
     // The switch: one map update, both families.
-    PA_TRY(write_gate(gate.get(), generation, gate_pin));
+    PA_TRY(write_gate(gate->get(), generation, gate_pin));
     unstage.armed = false;
     report.replaced = old_meta.has_value();
     crash_point("switched");
