@@ -6,6 +6,7 @@
 #include "common/escape.hpp"
 #include "common/json.hpp"
 #include "common/parse.hpp"
+#include "common/utc_time.hpp"
 
 namespace portauth::watch {
 
@@ -77,14 +78,7 @@ Result<int64_t> parse_when(std::string_view text, int64_t now) {
     return ((days_from_civil(*y, *mo, *d) * 24 + hh) * 60 + mm) * 60'000 + int64_t{ss} * 1000;
 }
 
-std::string format_time(int64_t ms) {
-    time_t t = static_cast<time_t>(ms / 1000);
-    tm utc{};
-    gmtime_r(&t, &utc);
-    char buf[32];
-    if (strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0) return std::to_string(ms) + "ms";
-    return buf;
-}
+std::string format_time(int64_t ms) { return utc_iso8601(ms / 1000); }
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include "common/escape.hpp"
 #include "common/json.hpp"
 #include "common/term.hpp"
+#include "common/utc_time.hpp"
 #include "engine/engine.hpp"
 #include "engine/features.hpp"
 #include "engine/netns.hpp"
@@ -101,6 +102,7 @@ std::string format_status_json(const EngineStatus& st, const std::string& pin_di
         j.field("cgroup", st.cgroup)
             .field("policy_dir", st.policy_dir)
             .field("applied_at", st.applied_at)
+            .field("applied_at_utc", utc_iso8601(static_cast<int64_t>(st.applied_at)))
             .field("generation", st.generation)
             .field("rule_count", st.rule_count)
             .field("root_exempt", st.root_exempt)

@@ -1,5 +1,7 @@
 #include "output.hpp"
 
+#include "common/utc_time.hpp"
+
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <cstdlib>
@@ -57,13 +59,6 @@ bool announce_stdout(Priority priority, const char* event, const std::string& me
     return !(send(priority, event, message, fields) && fd_is_journal_stream(1));
 }
 
-std::string format_utc(int64_t seconds) {
-    const std::time_t tt = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    if (std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) return std::to_string(seconds);
-    return buf;
-}
+std::string format_utc(int64_t seconds) { return utc_readable(seconds); }
 
 }  // namespace portauth::cli
