@@ -78,8 +78,10 @@ AccessVerdict check_execute(const AccessSpec& a, const Credentials& creds) { ret
 
 bool may_execute(const AccessSpec& a, const Credentials& creds) { return walk(a, creds, true).granted; }
 
-std::string explain_execute(const AccessSpec& a, const Credentials& creds) {
-    const AccessVerdict v = walk(a, creds, true);
+namespace {
+
+// explain_execute for a verdict already walked.
+std::string explain_verdict(const AccessSpec& a, const Credentials& creds, const AccessVerdict& v) {
     std::string out;
     switch (v.by) {
         case AccessClass::owner: out = who(creds) + " owns the entry, so the owner class decides"; break;
@@ -104,6 +106,10 @@ std::string explain_execute(const AccessSpec& a, const Credentials& creds) {
     return out;
 }
 
+}  // namespace
+
+std::string explain_execute(const AccessSpec& a, const Credentials& creds) { return explain_verdict(a, creds, walk(a, creds, true)); }
+
 bool collides(const Reservation& r, const BindRequest& req) {
     if (r.proto != req.proto || req.port < r.port_min || req.port > r.port_max) return false;
     if (!r.addr) return true;
@@ -124,13 +130,19 @@ struct GrantAnswer {
     std::string why;   // which class of the entry decided (empty for byuid lines)
 };
 
+// One walk of the entry's permissions gives the verdict and its explanation.
+GrantAnswer answer(const Origin& origin, const AccessSpec& a, const Credentials& creds) {
+    const AccessVerdict v = walk(a, creds, true);
+    return GrantAnswer{origin, v.granted, explain_verdict(a, creds, v)};
+}
+
 std::optional<GrantAnswer> find_grant(const Policy& p, const BindRequest& req, const Credentials& creds) {
     for (const auto& g : p.port_grants)
-        if (g.port == req.port) return GrantAnswer{g.origin, may_execute(g.access, creds), explain_execute(g.access, creds)};
+        if (g.port == req.port) return answer(g.origin, g.access, creds);
     const AddrGrant* best = nullptr;
     for (const auto& g : p.addr_grants)
         if (g.port == req.port && g.addr == req.addr && (!best || g.rank < best->rank)) best = &g;
-    if (best) return GrantAnswer{best->origin, may_execute(best->access, creds), explain_execute(best->access, creds)};
+    if (best) return answer(best->origin, best->access, creds);
     const bool bang = needs_bang(req.port);
     for (const auto& f : p.uid_grants) {
         if (f.uid != creds.euid || f.bang != bang) continue;
@@ -153,13 +165,13 @@ Decision decide(const Policy& p, const BindRequest& req, const Credentials& cred
             d.rule = r.origin;
             continue;
         }
-        if (!may_execute(r.access, creds)) {
+        if (const AccessVerdict v = walk(r.access, creds, true); !v.granted) {
             d.allowed = false;
             d.refused_by_policy = true;
             d.by = DecidedBy::reservation;
             d.rule = r.origin;
             d.reason = describe(req) + " is reserved by " + r.origin.str() + " and " + who(creds) +
-                       " is not among its owners (" + explain_execute(r.access, creds) + ")";
+                       " is not among its owners (" + explain_verdict(r.access, creds, v) + ")";
             return d;
         }
         owner = true;
