@@ -59,10 +59,14 @@ fi
 if dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files'; then
   fail "the portauth package is installed on this machine; purging it afterwards would remove its policy"
 fi
+# The installed unit applies /etc/authbind too (to the root cgroup) when it has entries.
+for e in /etc/authbind/byport/* /etc/authbind/byaddr/* /etc/authbind/byuid/* /etc/authbind/reserve/*/*; do
+  [ ! -e "$e" ] || fail "$e exists: installing the package would enforce /etc/authbind on this machine"
+done
 # /run/portauth may hold state files of scratch engines pinned elsewhere (a
 # test run that was killed); only the default engine's state means an install.
 run_before=$({ ls -A /run/portauth 2>/dev/null || true; } | sort | tr '\n' ' ')
-for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /etc/portauth /etc/default/portauth \
+for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /etc/portauth /etc/default/portauth /etc/default/portwatch \
          /run/portauth/sys-fs-bpf-portauth.state /var/lib/portauth/sys-fs-bpf-portauth.policy /sys/fs/bpf/portauth \
          /lib/systemd/system/portauth.service; do
   [ ! -e "$p" ] || fail "$p exists before the test; this check needs a machine without portauth"
@@ -149,6 +153,12 @@ for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto \
   [ -e "$p" ] || fail "$p is not installed"
 done
 [ "$(stat -c '%U:%G %a' /etc/portauth)" = "root:root 755" ] || fail "/etc/portauth is $(stat -c '%U:%G %a' /etc/portauth)"
+for p in /etc/default/portwatch /usr/share/doc/portauth/examples/ansible/roles/portauth/tasks/main.yml; do
+  [ -e "$p" ] || fail "$p is not installed"
+done
+if [ -e /usr/sbin/portwatch ]; then
+  [ "$(stat -c '%U:%G %a' /var/lib/portwatch)" = "root:root 755" ] || fail "/var/lib/portwatch is $(stat -c '%U:%G %a' /var/lib/portwatch 2>&1)"
+fi
 [ ! -e /sys/fs/bpf/portauth ] || fail "installing the package loaded a policy (/sys/fs/bpf/portauth exists)"
 /usr/sbin/portauth --version
 
@@ -186,6 +196,28 @@ expect 1 "$pa" check --policy-dir "$policy" --user 51001 tcp/80
 expect 0 "$pa" check --policy-dir "$policy" --user 51001 udp/5060
 expect 1 "$pa" check --policy-dir "$policy" --user 51000 udp/5060
 
+# portauth.service's ExecCondition follows PORTAUTH_POLICY_DIR: skipped (1)
+# for a tree without entries, run (0) for one with entries.
+# The unit's "/bin/sh -c '...'", unquoted for the shell and with systemd's $$ as $.
+condition=$(sed -n "s/^ExecCondition=\/bin\/sh -c '\(.*\)'\$/\1/p" /lib/systemd/system/portauth.service | sed 's/\$\$/$/g')
+[ -n "$condition" ] || fail "portauth.service has no ExecCondition=/bin/sh -c '...'"
+mkdir -p "$work/empty/byport" "$work/empty/reserve/udp"
+cond_rc() { local rc=0; PORTAUTH_POLICY_DIR="$1" /bin/sh -c "$condition" >/dev/null 2>&1 || rc=$?; echo $rc; }
+[ "$(cond_rc "$work/empty")" = 1 ] || fail "portauth.service would apply an empty tree"
+[ "$(cond_rc "$policy")" = 0 ] || fail "portauth.service would skip $policy"
+[ "$(cond_rc "$work/empty:$policy")" = 0 ] || fail "portauth.service would skip $work/empty:$policy"
+log "portauth.service: skipped for a tree without entries, run for $policy"
+
+# portwatch scan by hand records in the package's /var/lib/portwatch (in a
+# private network namespace: nothing of the host's is scanned).
+if [ -e /usr/sbin/portwatch ]; then
+  unshare --net -- /usr/sbin/portwatch scan --policy-dir "$policy" >"$work/out" 2>&1 ||
+    { cat "$work/out" >&2; fail "portwatch scan failed"; }
+  [ "$(stat -c '%U:%G %a' /var/lib/portwatch/portwatch.db)" = "root:root 640" ] ||
+    fail "portwatch.db is $(stat -c '%U:%G %a' /var/lib/portwatch/portwatch.db 2>&1)"
+  log "portwatch scan recorded in /var/lib/portwatch/portwatch.db (root:root 640)"
+fi
+
 # Enforcement covers the network namespace apply runs in: apply, bind and
 # unload in a private one, so that nothing (ip_local_reserved_ports included)
 # touches the machine's own.
@@ -203,7 +235,7 @@ dpkg --purge portauth >/dev/null
 installed=no
 left=()
 for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /usr/share/portauth /etc/portauth \
-         /etc/default/portauth /run/portauth/sys-fs-bpf-portauth.state /sys/fs/bpf/portauth \
+         /etc/default/portauth /etc/default/portwatch /run/portauth/sys-fs-bpf-portauth.state /sys/fs/bpf/portauth \
          /lib/systemd/system/portauth.service /etc/systemd/system/sysinit.target.wants/portauth.service /usr/share/doc/portauth \
          /usr/sbin/portwatch /lib/systemd/system/portwatch.service /var/lib/portauth /var/lib/portwatch /run/portwatch \
          /etc/systemd/system/multi-user.target.wants/portwatch.service; do

@@ -1,5 +1,6 @@
 # fish completion for portauth(8):
 #   portauth COMMAND [OPTIONS] ...
+#   (revoke offers the existing grants, from 'portauth list --json')
 #   portauth [--deep] [--pin-dir DIR] [--] PROGRAM [ARGS...]
 
 set -g __portauth_subcommands apply status unload check allow revoke list
@@ -132,6 +133,35 @@ function __portauth_principals
     end
 end
 
+# The grants in the tree as the SPECs revoke takes (byport/80 -> 80,
+# byaddr/127.0.0.1,443 -> 443@127.0.0.1, byaddr/::1,8443 -> 8443@[::1]), from
+# 'portauth list --json' with the command line's --policy-dir. Nothing, and no
+# message, when the tree cannot be read; only names made of the characters an
+# entry has.
+function __portauth_grants
+    set -l tokens (commandline -opc)
+    set -l dir
+    for i in (seq (count $tokens))
+        if test "$tokens[$i]" = --policy-dir; and test $i -lt (count $tokens)
+            set dir $tokens[(math $i + 1)]
+        else if string match -q -- '--policy-dir=*' $tokens[$i]
+            set dir (string replace -- '--policy-dir=' '' $tokens[$i])
+        end
+    end
+    set -l cmd portauth list --json
+    test -n "$dir"; and set cmd $cmd --policy-dir $dir
+    set -l json ($cmd 2>/dev/null </dev/null); or return 0
+    for entry in (string match -ar -g -- '[{,]"entry":"([^"\\\\]*)"' "$json")
+        if set -l port (string match -r -g -- '^byport/!?([0-9]+)$' $entry)
+            echo $port
+        else if set -l parts (string match -r -g -- '^byaddr/!?([0-9A-Fa-f.:]+)[,:]([0-9]+)$' $entry)
+            set -l addr $parts[1]
+            string match -q -- '*:*' $addr; and set addr "[$addr]"
+            echo $parts[2]@$addr
+        end
+    end
+end
+
 complete -c portauth -f
 
 # First word: a subcommand, the adverb's options, or PROGRAM.
@@ -165,3 +195,4 @@ complete -c portauth -n '__portauth_in allow revoke' -l no-apply -d 'Only write 
 # Positionals: check PROTO/PORT[@ADDR]; allow/revoke PORT[@ADDR] PRINCIPAL...
 complete -c portauth -n '__portauth_positional check eq 0; and not string match -q -- "*/*" (commandline -ct)' -a 'tcp/ udp/' -d 'Protocol'
 complete -c portauth -n '__portauth_positional allow revoke ge 1' -a '(__portauth_principals)'
+complete -c portauth -n '__portauth_positional revoke eq 0' -a '(__portauth_grants)' -d 'Grant'

@@ -1,5 +1,6 @@
 # fish completion for portreserve(8):
 #   portreserve add|release [OPTIONS] PROTO/PORT[-PORT][@ADDR] OWNER...
+#   (release offers the existing reservations, from 'portreserve list --json')
 #   portreserve list [--policy-dir DIR] [--json]
 
 # The subcommand on the command line, or nothing.
@@ -50,6 +51,42 @@ function __portreserve_owners
     end
 end
 
+# The --policy-dir on the command line, or nothing.
+function __portreserve_policy_dir
+    set -l tokens (commandline -opc)
+    set -l dir
+    for i in (seq (count $tokens))
+        if test "$tokens[$i]" = --policy-dir; and test $i -lt (count $tokens)
+            set dir $tokens[(math $i + 1)]
+        else if string match -q -- '--policy-dir=*' $tokens[$i]
+            set dir (string replace -- '--policy-dir=' '' $tokens[$i])
+        end
+    end
+    printf '%s\n' $dir
+end
+
+# The reservations in the tree, one SPEC a line, from 'portreserve list --json'.
+# Nothing, and no message, when the tree cannot be read; only names made of the
+# characters a SPEC has.
+function __portreserve_reservations
+    set -l cmd portreserve list --json
+    set -l dir (__portreserve_policy_dir)
+    test -n "$dir"; and set cmd $cmd --policy-dir $dir
+    set -l json ($cmd 2>/dev/null </dev/null); or return 0
+    string match -ar -g -- '[{,]"entry":"([^"\\\\]*)"' "$json" |
+        string match -r -- '^[a-z]+/[0-9]+(?:-[0-9]+)?(?:@[][0-9A-Fa-f.:]+)?$'
+end
+
+# release SPEC: an existing reservation; tcp/ and udp/ when none can be listed.
+function __portreserve_release_specs
+    set -l specs (__portreserve_reservations)
+    if set -q specs[1]
+        printf '%s\n' $specs
+    else if not string match -q -- '*/*' (commandline -ct)
+        printf '%s\n' tcp/ udp/
+    end
+end
+
 complete -c portreserve -f
 
 complete -c portreserve -n 'test -z (__portreserve_subcommand)' -a add -d 'Reserve a port or range for owners'
@@ -64,5 +101,6 @@ complete -c portreserve -n '__portreserve_in add release' -l no-apply -d 'Only w
 complete -c portreserve -n '__portreserve_in list' -l json -d 'Machine-readable output'
 
 # SPEC: PROTO/PORT[-PORT][@ADDR], then OWNER...
-complete -c portreserve -n '__portreserve_in add release; and test (__portreserve_positionals) -eq 0; and not string match -q -- "*/*" (commandline -ct)' -a 'tcp/ udp/' -d 'Protocol'
+complete -c portreserve -n '__portreserve_in add; and test (__portreserve_positionals) -eq 0; and not string match -q -- "*/*" (commandline -ct)' -a 'tcp/ udp/' -d 'Protocol'
+complete -c portreserve -n '__portreserve_in release; and test (__portreserve_positionals) -eq 0' -a '(__portreserve_release_specs)' -d 'Reservation'
 complete -c portreserve -n '__portreserve_in add release; and test (__portreserve_positionals) -ge 1' -a '(__portreserve_owners)'

@@ -309,7 +309,8 @@ Help help_of(const Tool& t) {
 
 // What the bash completion offers for `words` (the last one is being
 // completed), run in a plain non-interactive bash without bash-completion.
-std::set<std::string> bash_offers(const fs::path& file, const std::vector<std::string>& words) {
+std::set<std::string> bash_offers(const fs::path& file, const std::vector<std::string>& words,
+                                  const std::vector<std::string>& env = {}, std::string* err = nullptr) {
     const std::string script = R"(
 source "$1" || exit 3
 shift
@@ -325,16 +326,19 @@ printf '%s\n' "${COMPREPLY[@]}"
 )";
     std::vector<std::string> argv = {"bash", "--norc", "--noprofile", "-c", script, "bash", file.string()};
     argv.insert(argv.end(), words.begin(), words.end());
-    const Ran r = run(argv);
+    const Ran r = run(argv, env);
     EXPECT_EQ(r.status, 0) << "bash completion " << file << " failed: " << r.err;
+    if (err) *err = r.err;
     const auto lines = lines_of(r.out);
     return {lines.begin(), lines.end()};
 }
 
 // What the fish completion offers for the command line `line`.
-std::set<std::string> fish_offers(const fs::path& file, const std::string& line) {
-    const Ran r = run({"fish", "--no-config", "-c", "source $argv[1]; and complete -C $argv[2]", file.string(), line});
+std::set<std::string> fish_offers(const fs::path& file, const std::string& line,
+                                  const std::vector<std::string>& env = {}, std::string* err = nullptr) {
+    const Ran r = run({"fish", "--no-config", "-c", "source $argv[1]; and complete -C $argv[2]", file.string(), line}, env);
     EXPECT_EQ(r.status, 0) << "fish completion " << file << " failed: " << r.err;
+    if (err) *err = r.err;
     std::set<std::string> offers;
     for (const auto& l : lines_of(r.out)) offers.insert(l.substr(0, l.find('\t')));
     return offers;
@@ -938,6 +942,116 @@ TEST(DocsColour, CheckAndListOnlyOnATerminalWithoutNoColor) {
           std::vector<std::string>{PORTRESERVE_BIN, "list", "--json", "--policy-dir", dir}}) {
         const Ran json = run_on_pty(argv, {"TERM=xterm-256color", "NO_COLOR"});
         EXPECT_FALSE(has_escape(json.out)) << argv[1] << " --json on a terminal:\n" << json.out;
+    }
+}
+
+// What one of the zsh completion's own functions offers, in a plain zsh -f
+// with the completion system's functions stubbed: compadd prints its matches,
+// _call_program runs its command line as zsh's does, opt_args holds
+// --policy-dir. (Driving real completion needs a terminal and zpty.)
+std::set<std::string> zsh_function_offers(const fs::path& file, const std::string& function, const std::string& policy_dir,
+                                          const std::vector<std::string>& env, std::string* err) {
+    const std::string script = R"(
+_arguments() { return 1 }; _describe() { return 1 }; _command_names() { return 1 }
+_call_program() { shift; eval "$*" }
+_wanted() { shift 3; "$@" }
+_message() { : }
+compadd() { while (( $# )) && [[ $1 != -- ]]; do shift; done; shift; print -rl -- "$@" }
+typeset -A opt_args
+opt_args[--policy-dir]=$2
+source $1 >/dev/null   # its body ends in the stubbed _arguments: a status of 1
+$3
+)";
+    const Ran r = run({"zsh", "-f", "-c", script, "zsh", file.string(), policy_dir, function}, env);
+    EXPECT_EQ(r.status, 0) << "zsh " << function << " from " << file << " failed: " << r.err;
+    if (err) *err = r.err;
+    const auto lines = lines_of(r.out);
+    return {lines.begin(), lines.end()};
+}
+
+// portreserve release <TAB> offers the reservations in the tree (the one
+// --policy-dir names), portauth revoke <TAB> the grants, in all three shells;
+// a tree that cannot be listed costs the offer, never a message on the screen.
+TEST(DocsCompletions, OfferTheExistingReservationsAndGrants) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: a policy tree must be owned by root";
+    TempDir tmp;
+    ASSERT_FALSE(tmp.path().empty());
+    fs::permissions(tmp.path(), fs::perms(0755));
+    const fs::path tree = tmp.path() / "policy";
+    fs::create_directory(tree);
+    fs::permissions(tree, fs::perms(0755));
+    const std::string dir = tree.string();
+    for (const std::vector<std::string>& argv :
+         {std::vector<std::string>{PORTRESERVE_BIN, "add", "udp/5060", "51001"},
+          {PORTRESERVE_BIN, "add", "tcp/6000-6099@127.0.0.1", "%51002"},
+          {PORTRESERVE_BIN, "add", "udp/5061@[::1]", "51001"},
+          {PORTAUTH_BIN, "allow", "80", "51000"},
+          {PORTAUTH_BIN, "allow", "600", "51000"},   // byport/!600
+          {PORTAUTH_BIN, "allow", "443@127.0.0.1", "51000"},
+          {PORTAUTH_BIN, "allow", "8443@[::1]", "%51002"}}) {
+        std::vector<std::string> edit = {argv[0], argv[1], "--no-apply", "--policy-dir", dir};
+        edit.insert(edit.end(), argv.begin() + 2, argv.end());
+        const Ran r = run(edit);
+        ASSERT_EQ(r.status, 0) << argv[1] << " " << argv[2] << ": " << r.out << r.err;
+    }
+    // The completions run the tools by name, as on an installed system.
+    const char* path = std::getenv("PATH");
+    const std::vector<std::string> env = {"PATH=" + fs::path(PORTAUTH_BIN).parent_path().string() + ":" +
+                                          fs::path(PORTRESERVE_BIN).parent_path().string() + ":" + (path ? path : "/usr/bin:/bin")};
+    const std::set<std::string> reservations = {"udp/5060", "tcp/6000-6099@127.0.0.1", "udp/5061@[::1]"};
+    const std::set<std::string> grants = {"80", "600", "443@127.0.0.1", "8443@[::1]"};
+    const std::set<std::string> protocols = {"tcp/", "udp/"};
+    const fs::path completions = source_dir() / "completions";
+    const std::string missing = (tmp.path() / "missing").string();
+    // A tree owned by someone other than root: list refuses it, with a message.
+    const fs::path foreign = tmp.path() / "foreign";
+    fs::create_directory(foreign);
+    ASSERT_EQ(::chown(foreign.c_str(), 51000, 51000), 0) << std::strerror(errno);
+    std::string err;
+
+    const fs::path bash_reserve = completions / "bash/portreserve", bash_auth = completions / "bash/portauth";
+    EXPECT_EQ(bash_offers(bash_reserve, {"portreserve", "release", "--policy-dir", dir, ""}, env), reservations);
+    EXPECT_EQ(bash_offers(bash_reserve, {"portreserve", "release", "--policy-dir=" + dir, "udp/"}, env),
+              (std::set<std::string>{"udp/5060", "udp/5061@[::1]"}));
+    EXPECT_EQ(bash_offers(bash_reserve, {"portreserve", "add", "--policy-dir", dir, ""}, env), protocols)
+        << "add makes a new reservation: the protocols, not the existing ones";
+    EXPECT_EQ(bash_offers(bash_auth, {"portauth", "revoke", "--policy-dir", dir, ""}, env), grants);
+    EXPECT_EQ(bash_offers(bash_auth, {"portauth", "revoke", "--policy-dir", dir, "44"}, env),
+              (std::set<std::string>{"443@127.0.0.1"}));
+    for (const std::string& unreadable : {missing, foreign.string()}) {
+        EXPECT_EQ(bash_offers(bash_reserve, {"portreserve", "release", "--policy-dir", unreadable, ""}, env, &err), protocols);
+        EXPECT_EQ(err, "") << "bash printed on TAB for " << unreadable;
+        auto offered = bash_offers(bash_auth, {"portauth", "revoke", "--policy-dir", unreadable, ""}, env, &err);
+        offered.erase("");   // the harness prints an empty COMPREPLY as one empty line
+        EXPECT_EQ(offered, std::set<std::string>{});
+        EXPECT_EQ(err, "") << "bash printed on TAB for " << unreadable;
+    }
+
+    const fs::path zsh_reserve = completions / "zsh/_portreserve", zsh_auth = completions / "zsh/_portauth";
+    if (have_program("zsh")) {
+        EXPECT_EQ(zsh_function_offers(zsh_reserve, "_portreserve_release_spec", dir, env, &err), reservations);
+        EXPECT_EQ(zsh_function_offers(zsh_auth, "_portauth_revoke_spec", dir, env, &err), grants);
+        for (const std::string& unreadable : {missing, foreign.string()}) {
+            EXPECT_EQ(zsh_function_offers(zsh_reserve, "_portreserve_release_spec", unreadable, env, &err), protocols);
+            EXPECT_EQ(err, "") << "zsh printed on TAB for " << unreadable;
+            EXPECT_EQ(zsh_function_offers(zsh_auth, "_portauth_revoke_spec", unreadable, env, &err), std::set<std::string>{});
+            EXPECT_EQ(err, "") << "zsh printed on TAB for " << unreadable;
+        }
+    }
+
+    if (!have_program("zsh") || !have_program("fish"))
+        GTEST_SKIP() << "zsh or fish is not installed; its completions went unchecked";
+    const fs::path fish_reserve = completions / "fish/portreserve.fish", fish_auth = completions / "fish/portauth.fish";
+    EXPECT_EQ(fish_offers(fish_reserve, "portreserve release --policy-dir " + dir + " ", env), reservations);
+    EXPECT_EQ(fish_offers(fish_reserve, "portreserve release --policy-dir=" + dir + " udp/", env),
+              (std::set<std::string>{"udp/5060", "udp/5061@[::1]"}));
+    EXPECT_EQ(fish_offers(fish_reserve, "portreserve add --policy-dir " + dir + " ", env), protocols);
+    EXPECT_EQ(fish_offers(fish_auth, "portauth revoke --policy-dir " + dir + " ", env), grants);
+    for (const std::string& unreadable : {missing, foreign.string()}) {
+        EXPECT_EQ(fish_offers(fish_reserve, "portreserve release --policy-dir " + unreadable + " ", env, &err), protocols);
+        EXPECT_EQ(err, "") << "fish printed on TAB for " << unreadable;
+        EXPECT_EQ(fish_offers(fish_auth, "portauth revoke --policy-dir " + unreadable + " ", env, &err), std::set<std::string>{});
+        EXPECT_EQ(err, "") << "fish printed on TAB for " << unreadable;
     }
 }
 
