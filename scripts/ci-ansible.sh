@@ -14,8 +14,8 @@
 #      portauth's own message, and what was enforced stays enforced.
 #
 # Installs Debian's ansible-core with apt-get when ansible-playbook is missing.
-# Never touches the root cgroup, /etc/portauth or the host's network namespace;
-# removes everything it made, also on failure.
+# Runs in portauth-sandbox: never touches the root cgroup, /etc/portauth or the
+# host's network namespace; everything it made is removed, also on failure.
 #
 #   BUILD_DIR   the build with the tools (default: build)
 set -euo pipefail
@@ -32,54 +32,40 @@ PORTAUTH=$build/tools/portauth/portauth
 PORTRESERVE=$build/tools/portauth/portreserve
 [ -x "$PORTAUTH" ] && [ -x "$PORTRESERVE" ] || fail "no tools in $build; run scripts/build.sh first"
 
-# Everything below in a private network namespace: apply governs the namespace
-# it runs in, and the binds must not touch the host's ports.
-if [ -z "${PORTAUTH_CI_ANSIBLE_NETNS:-}" ]; then
+# Everything below in the test suite's sandbox (tests/sandbox/main.cpp): a
+# private network namespace (apply governs the namespace it runs in, and the
+# binds must not touch the host's ports), a scratch child cgroup, bpffs,
+# policy dir and state dirs, all removed when the script ends, however it ends.
+if [ -z "${PORTAUTH_SANDBOX_DIR:-}" ]; then
   if ! command -v ansible-playbook >/dev/null; then
     log "installing ansible-core"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends ansible-core >/dev/null
   fi
-  PORTAUTH_CI_ANSIBLE_NETNS=1 exec unshare --net -- "$self" "$@"
+  [ -x "$build/tests/portauth-sandbox" ] || fail "no $build/tests/portauth-sandbox; run scripts/build.sh first"
+  exec "$build/tests/portauth-sandbox" "$self" "$@"
 fi
-ip link set lo up
 
-cg2=$(awk '$(NF-2) == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
-[ -n "$cg2" ] || fail "no cgroup2 mount in /proc/self/mountinfo"
-scratch=$(mktemp -d /tmp/portauth-ci-ansible.XXXXXX)
-chmod 755 "$scratch"
-cgroup=$cg2/portauth-ci-ansible.$$
-policy=$scratch/policy
-bpffs=$scratch/bpffs
-pins=$bpffs/portauth
+scratch=$PORTAUTH_SANDBOX_DIR
+cgroup=$PORTAUTH_SANDBOX_CGROUP
+policy=$PORTAUTH_SANDBOX_POLICY_DIR
+pins=$PORTAUTH_SANDBOX_PIN_DIR
+export PORTAUTH_JOURNAL_SOCKET=   # nothing to the host's journal
 
-# portauth's own state stays in the scratch dir, nothing goes to the journal.
-export PORTAUTH_RUNTIME_DIR=$scratch/run PORTAUTH_STATE_DIR=$scratch/state PORTAUTH_JOURNAL_SOCKET=
 # Ansible's own state too, and no ansible.cfg from elsewhere.
 export HOME=$scratch/home ANSIBLE_HOME=$scratch/home/.ansible ANSIBLE_LOCAL_TEMP=$scratch/ansible-tmp \
   ANSIBLE_REMOTE_TMP=$scratch/ansible-tmp ANSIBLE_CONFIG=$scratch/ansible.cfg ANSIBLE_NOCOLOR=1 \
   ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_ROLES_PATH=$src/share/ansible/roles
 
-cleanup() {
+cleanup() {   # the rest is the sandbox's
   local rc=$?
-  set +e
-  "$PORTAUTH" unload --pin-dir "$pins" >/dev/null 2>&1
-  if [ -d "$cgroup" ]; then
-    [ -e "$cgroup/cgroup.kill" ] && echo 1 >"$cgroup/cgroup.kill"
-    for _ in $(seq 50); do rmdir "$cgroup" 2>/dev/null && break; sleep 0.1; done
-  fi
-  mountpoint -q "$bpffs" && umount "$bpffs"
-  rm -rf "$scratch"
-  ((rc == 0)) || echo "ci-ansible: FAILED (exit $rc); the scratch cgroup, bpffs and files are removed" >&2
+  ((rc == 0)) || echo "ci-ansible: FAILED (exit $rc); the sandbox (cgroup, bpffs, files) is removed" >&2
   exit $rc
 }
 trap cleanup EXIT
 
-mkdir -p "$policy" "$bpffs" "$HOME" "$ANSIBLE_LOCAL_TEMP"
-chmod 755 "$policy"
-mount -t bpf bpf "$bpffs"
-mkdir "$cgroup"
+mkdir -p "$HOME" "$ANSIBLE_LOCAL_TEMP"
 printf '[defaults]\n' >"$ANSIBLE_CONFIG"
 cat >"$scratch/site.yml" <<'EOF'
 - hosts: localhost
@@ -237,10 +223,10 @@ rm "$policy/byuid/51090"
 log "4. a broken byuid file: the play fails with portauth's message; the enforced policy stays"
 
 # The apply handler: a cgroup apply cannot attach to fails the play with apply's own message.
-expect_play failed "$scratch/less.yml" -e portauth_cgroup="$cg2/portauth-ci-ansible.$$.missing"
+expect_play failed "$scratch/less.yml" -e portauth_cgroup="$cgroup/missing"
 grep -q 'RUNNING HANDLER \[portauth : portauth apply refused\]' "$scratch/play.out" ||
   { cat "$scratch/play.out" >&2; fail "the play did not fail in the apply handler"; }
-grep -q "portauth: .*portauth-ci-ansible.$$.missing" "$scratch/play.out" ||
+grep -q "portauth: .*$cgroup/missing" "$scratch/play.out" ||
   { cat "$scratch/play.out" >&2; fail "the failed apply does not say portauth's message"; }
 expect_bind 0 51081 tcp 443 127.0.0.1
 expect_play ok "$scratch/less.yml"
