@@ -8,6 +8,7 @@
 #   completions/fish/NAME.fish         ${prefix}/share/fish/vendor_completions.d/NAME.fish
 #   share/systemd/*.service            PORTAUTH_SYSTEMD_UNITDIR (default: ${prefix}/lib/systemd/system)
 #   share/policies/*                   ${prefix}/share/portauth/policies
+#   share/prometheus/*.yml             ${prefix}/share/portauth/prometheus
 #   an empty policy tree               SYSCONFDIR/portauth/{byport,byaddr,byuid,reserve}, root 0755
 #
 # SYSCONFDIR follows GNUInstallDirs' special case, decided at install time so that
@@ -88,6 +89,11 @@ if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/share/policies)
           USE_SOURCE_PERMISSIONS
           PATTERN "*~" EXCLUDE)
 endif()
+
+# Prometheus alerting rules and their promtool unit test (docs/portwatch.md).
+install(FILES ${PROJECT_SOURCE_DIR}/share/prometheus/portauth-alerts.yml
+              ${PROJECT_SOURCE_DIR}/share/prometheus/portauth-alerts.test.yml
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/portauth/prometheus)
 
 # The empty policy tree, root:root 0755 (owners come from the installing user: root
 # for a real install, fakeroot for a package). Existing entries are never touched.
