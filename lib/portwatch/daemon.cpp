@@ -7,12 +7,16 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 
 #include "common/escape.hpp"
 #include "common/fd.hpp"
@@ -366,6 +370,11 @@ private:
         }
         Metrics m;
         m.squatters = result->squatters.size();
+        {
+            std::map<std::tuple<std::string, Proto, uint16_t>, uint64_t> by_port;
+            for (const auto& q : result->squatters) ++by_port[{q.entry, q.socket.proto, q.socket.port}];
+            for (const auto& [k, n] : by_port) m.squatters_by_port.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), n});
+        }
         m.scan_duration_seconds = result->scan_ms / 1000.0;
         m.sockets_scanned = result->sockets_scanned;
         Database* db = record(true);
@@ -413,6 +422,12 @@ private:
         const auto facts = enforcement_facts(o_.pin_dir);
         m.enforcement_active = facts.active;
         m.policy_fallback = facts.fallback;
+        if (facts.generation) {
+            m.policy_generation = facts.generation;
+            const auto now = static_cast<double>(std::time(nullptr));
+            m.policy_age_seconds = std::max(0.0, now - static_cast<double>(facts.applied_at));
+        }
+        for (const auto& r : facts.rules) m.entries.push_back({r.name, r.allowed, r.denied});
         if (o_.metrics_file)
             if (auto st = write_metrics(*o_.metrics_file, m); !st) log_.error(st.error().message());
     }

@@ -20,7 +20,52 @@ std::string seconds(double s) {
     return buf;
 }
 
+bool all_digits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+
+// "80", "6000-6099": ports as the entry spells them; "" for anything else.
+std::string port_text(const std::string& s) {
+    const auto dash = s.find('-');
+    if (dash == std::string::npos) return all_digits(s) ? s : "";
+    return all_digits(s.substr(0, dash)) && all_digits(s.substr(dash + 1)) ? s : "";
+}
+
+// {entry="...",proto="...",port="..."}
+std::string entry_label_set(const std::string& entry, const std::string& proto, const std::string& port) {
+    return "{entry=\"" + label_value(entry) + "\",proto=\"" + label_value(proto) + "\",port=\"" + label_value(port) + "\"}";
+}
+
 }  // namespace
+
+EntryLabels entry_labels(const std::string& entry) {
+    EntryLabels l;
+    if (entry.rfind("reserve/", 0) == 0) {
+        const std::string rest = entry.substr(8);
+        const auto slash = rest.find('/');
+        if (slash == std::string::npos) return l;
+        const std::string proto = rest.substr(0, slash);
+        if (proto != "tcp" && proto != "udp") return l;
+        l.proto = proto;
+        l.port = port_text(rest.substr(slash + 1, rest.find('@', slash) - slash - 1));
+        return l;
+    }
+    l.proto = "any";   // grants cover tcp and udp alike
+    if (entry.rfind("byport/", 0) == 0) {
+        std::string port = entry.substr(7);
+        if (!port.empty() && port[0] == '!') port.erase(0, 1);
+        l.port = port_text(port);
+    } else if (entry.rfind("byaddr/", 0) == 0) {
+        const auto sep = entry.find_last_of(",:");
+        if (sep != std::string::npos) l.port = port_text(entry.substr(sep + 1));
+    } else if (entry.rfind("byuid/", 0) == 0) {
+        const auto open = entry.find(" (");
+        const auto comma = entry.rfind(',');
+        if (open != std::string::npos && comma != std::string::npos && comma > open && entry.back() == ')')
+            l.port = port_text(entry.substr(comma + 1, entry.size() - comma - 2));
+    } else {
+        l.proto.clear();
+    }
+    return l;
+}
 
 std::string label_value(const std::string& s) {
     static const char* hex = "0123456789abcdef";
@@ -102,6 +147,31 @@ std::string format_metrics(const Metrics& m) {
         series(out, "portwatch_policy_fallback", "gauge",
                "1 when the enforced policy is the last good one, loaded because the tree was refused at apply.",
                *m.policy_fallback ? "1" : "0");
+    if (m.policy_generation)
+        series(out, "portwatch_policy_generation", "gauge",
+               "The enforced policy's generation: one more at each portauth apply to the pin dir.", std::to_string(*m.policy_generation));
+    if (m.policy_age_seconds)
+        series(out, "portwatch_policy_age_seconds", "gauge", "Seconds since the enforced policy was applied.", seconds(*m.policy_age_seconds));
+    if (!m.entries.empty()) {
+        for (const bool allowed : {true, false}) {
+            const char* name = allowed ? "portwatch_entry_allowed_binds_total" : "portwatch_entry_denied_binds_total";
+            out.append("# HELP ").append(name).append(allowed ? " Binds the kernel let through on this policy entry since it was loaded.\n"
+                                                               : " Binds the kernel refused on this policy entry since it was loaded.\n");
+            out.append("# TYPE ").append(name).append(" counter\n");
+            for (const auto& e : m.entries) {
+                const EntryLabels l = entry_labels(e.entry);
+                out.append(name).append(entry_label_set(e.entry, l.proto, l.port)).append(" ")
+                    .append(std::to_string(allowed ? e.allowed : e.denied)).append("\n");
+            }
+        }
+    }
+    if (!m.squatters_by_port.empty()) {
+        out += "# HELP portwatch_squatter_sockets Sockets holding a reserved port against the policy at the last scan, by reservation and port.\n"
+               "# TYPE portwatch_squatter_sockets gauge\n";
+        for (const auto& q : m.squatters_by_port)
+            out.append("portwatch_squatter_sockets").append(entry_label_set(q.entry, proto_name(q.proto), std::to_string(q.port)))
+                .append(" ").append(std::to_string(q.sockets)).append("\n");
+    }
     return out;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "policy/model.hpp"
 
 namespace portauth::watch {
 
@@ -36,7 +37,33 @@ struct Metrics {
     bool policy_tree_refused = false;   // watching the enforced policy because the tree is refused
     // From the engine at --pin-dir; unset when it cannot be read.
     std::optional<bool> enforcement_active, policy_fallback;
+    std::optional<uint32_t> policy_generation;   // set with an active policy
+    std::optional<double> policy_age_seconds;
+    // The kernel's counters per entry of the enforced policy, and the
+    // squatters of the last scan per reservation; names come from files.
+    struct EntryCounters {
+        std::string entry;
+        uint64_t allowed = 0, denied = 0;
+    };
+    std::vector<EntryCounters> entries;
+    struct SquatterCount {
+        std::string entry;
+        Proto proto = Proto::tcp;
+        uint16_t port = 0;
+        uint64_t sockets = 0;
+    };
+    std::vector<SquatterCount> squatters_by_port;
 };
+
+// The proto and port labels of a policy entry's name: "reserve/udp/5060"
+// gives udp and 5060, "reserve/tcp/6000-6099@::1" tcp and 6000-6099,
+// "byport/!600" and "byaddr/::1,80" any (grants cover both) and the port,
+// "byuid/1001:1 (0.0.0.0/0,8000-8099)" any and the line's ports; what does not
+// parse gives "" (the entry label still names it).
+struct EntryLabels {
+    std::string proto, port;
+};
+EntryLabels entry_labels(const std::string& entry);
 
 // A Prometheus label value: backslash, double quote and newline escaped as
 // the text format says, and control bytes, bytes that are not UTF-8 and '%'

@@ -26,6 +26,11 @@ EnforcementFacts enforcement_facts(const std::string& pin_dir) {
     if (!st) return f;
     f.active = st->active;
     f.fallback = st->active && st->fallback;
+    if (st->active) {
+        f.generation = st->generation;
+        f.applied_at = st->applied_at;
+        f.rules = st->rules;
+    }
     return f;
 }
 

@@ -9,8 +9,10 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
+#include "engine/engine.hpp"
 #include "policy/model.hpp"
 
 namespace portauth::watch {
@@ -29,6 +31,9 @@ Result<WatchedPolicy> load_watched_policy(const std::string& policy_dir, const s
 struct EnforcementFacts {
     std::optional<bool> active;
     std::optional<bool> fallback;   // the last good policy stands in for a refused tree
+    uint32_t generation = 0;        // 0: none loaded
+    uint64_t applied_at = 0;        // seconds since the Epoch
+    std::vector<RuleStatus> rules;  // the kernel's allowed/denied counters per entry
 };
 EnforcementFacts enforcement_facts(const std::string& pin_dir);
 

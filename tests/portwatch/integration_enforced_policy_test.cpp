@@ -166,6 +166,26 @@ TEST_F(PortwatchEnforced, ARefusedTreeStillWatchesThePolicyTheKernelEnforces) {
     EXPECT_EQ(stop_daemon(), 0) << slurp(log_);
 }
 
+// The labelled series a fleet's alerts key on: the kernel's counters per
+// entry, the squatters by reservation and port, the policy's generation and age.
+TEST_F(PortwatchEnforced, TheMetricsCountEachEntrysBindsAndTheSquattersByPort) {
+    auto applied = sb_->apply();
+    ASSERT_EQ(applied.status, 0) << applied.err;
+    EXPECT_EQ(sb_->bind({kSquat, kSquat, {}}, "udp", "0.0.0.0", 5060), EACCES) << "refused by the reservation (bind_as says EACCES for EPERM too)";
+    EXPECT_EQ(sb_->bind({kOwner, kOwner, {}}, "udp", "0.0.0.0", 5060), 0) << "its owner binds";
+    UdpHolder squatter(kSquat, 5060);   // outside the governed cgroup: a squatter for portwatch
+
+    const std::string labels = "{entry=\"reserve/udp/5060\",proto=\"udp\",port=\"5060\"}";
+    const std::string m = metrics_once("portwatch_squatter_sockets" + labels + " 1\n");
+    EXPECT_NE(m.find("portwatch_squatter_sockets" + labels + " 1\n"), std::string::npos) << m << slurp(log_);
+    EXPECT_NE(m.find("portwatch_entry_denied_binds_total" + labels + " 1\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("portwatch_entry_allowed_binds_total" + labels + " 1\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("# TYPE portwatch_entry_denied_binds_total counter\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("portwatch_policy_generation 1\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("portwatch_policy_age_seconds "), std::string::npos) << m;
+    EXPECT_EQ(stop_daemon(), 0) << slurp(log_);
+}
+
 TEST_F(PortwatchEnforced, NothingEnforcedAndATreeRefusedIsStillAnError) {
     break_tree();
     auto r = scan();

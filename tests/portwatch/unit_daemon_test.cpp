@@ -121,6 +121,33 @@ TEST(PortwatchMetricsFile, PlantedSymlinksAreNeverWrittenThrough) {
 
 // A disabled entry's name and reason come from the files: whatever bytes they
 // hold, each is one label value on one line the text format can parse.
+TEST(PortwatchMetrics, EntryLabelsComeFromTheEntryNameAndHostileNamesStayInsideTheirLabel) {
+    EXPECT_EQ(entry_labels("reserve/udp/5060").proto, "udp");
+    EXPECT_EQ(entry_labels("reserve/udp/5060").port, "5060");
+    EXPECT_EQ(entry_labels("reserve/tcp/6000-6099@[::1]").port, "6000-6099");
+    EXPECT_EQ(entry_labels("byport/!600").proto, "any");
+    EXPECT_EQ(entry_labels("byport/!600").port, "600");
+    EXPECT_EQ(entry_labels("byaddr/::1,80").port, "80");
+    EXPECT_EQ(entry_labels("byaddr/127.0.0.1:80").port, "80");
+    EXPECT_EQ(entry_labels("byuid/1001:1 (0.0.0.0-255.255.255.255,8000-8099)").port, "8000-8099");
+    EXPECT_EQ(entry_labels("reserve/udp/50x").port, "");
+    EXPECT_EQ(entry_labels("weird").proto, "");
+
+    Metrics m;
+    m.entries.push_back({"byport/80\"} 1\nportwatch_forged 1", 3, 4});
+    m.squatters_by_port.push_back({"reserve/udp/5060", Proto::udp, 5060, 2});
+    m.policy_generation = 7;
+    m.policy_age_seconds = 12.5;
+    const std::string text = format_metrics(m);
+    EXPECT_EQ(text.find("\nportwatch_forged"), std::string::npos) << text;
+    EXPECT_NE(text.find("portwatch_entry_allowed_binds_total{entry=\"byport/80\\\"} 1\\nportwatch_forged 1\",proto=\"any\",port=\"\"} 3\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("portwatch_squatter_sockets{entry=\"reserve/udp/5060\",proto=\"udp\",port=\"5060\"} 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("portwatch_policy_generation 7\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("portwatch_policy_age_seconds 12.500000\n"), std::string::npos) << text;
+}
+
 TEST(PortwatchMetrics, HostileEntryNamesStayOneLabelValueOnOneLine) {
     EXPECT_EQ(label_value("reserve/udp/5070"), "reserve/udp/5070");
     EXPECT_EQ(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
