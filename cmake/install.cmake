@@ -1,7 +1,7 @@
 # Install rules: `cmake --install BUILD [--prefix P]`, honouring DESTDIR.
 #
 #   portauth, portreserve, portwatch   ${prefix}/sbin        (portwatch only when the target exists)
-#   dropto                             ${prefix}/bin
+#   dropto, authbind                   ${prefix}/bin
 #   man/*.1 *.5 *.8                    ${prefix}/share/man/manN
 #   completions/bash/NAME              ${prefix}/share/bash-completion/completions/NAME
 #   completions/zsh/_NAME              ${prefix}/share/zsh/vendor-completions/_NAME
@@ -20,7 +20,7 @@
 set(PORTAUTH_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
     "where systemd units go; relative to the install prefix, or absolute (Debian 12 packages: /lib/systemd/system)")
 
-set(_portauth_tools portauth portreserve dropto portwatch)
+set(_portauth_tools portauth portreserve dropto portwatch authbind)
 
 # True when FILE_NAME (a man page or completion) belongs to a known tool that this build does not produce.
 function(_portauth_unbuilt_tool file_name out)
@@ -36,6 +36,9 @@ endfunction()
 install(TARGETS portauth portreserve RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 if(TARGET dropto)
   install(TARGETS dropto RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
+if(TARGET authbind)
+  install(TARGETS authbind RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
 if(TARGET portwatch)
   install(TARGETS portwatch RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
