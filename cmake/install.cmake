@@ -8,6 +8,7 @@
 #   completions/fish/NAME.fish         ${prefix}/share/fish/vendor_completions.d/NAME.fish
 #   share/systemd/*.service            PORTAUTH_SYSTEMD_UNITDIR (default: ${prefix}/lib/systemd/system)
 #   share/policies/*                   ${prefix}/share/portauth/policies
+#   share/nginx/*                      ${prefix}/share/portauth/nginx
 #   an empty policy tree               SYSCONFDIR/portauth/{byport,byaddr,byuid,reserve}, root 0755
 #
 # SYSCONFDIR follows GNUInstallDirs' special case, decided at install time so that
@@ -89,6 +90,13 @@ if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/share/policies)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/share/policies/
           DESTINATION ${CMAKE_INSTALL_DATADIR}/portauth/policies
           USE_SOURCE_PERMISSIONS
+          PATTERN "*~" EXCLUDE)
+endif()
+
+# nginx as an unprivileged user (README.md's tutorial).
+if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/share/nginx)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/share/nginx/
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/portauth/nginx
           PATTERN "*~" EXCLUDE)
 endif()
 
