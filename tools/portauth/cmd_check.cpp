@@ -189,7 +189,7 @@ int run_check(const CheckOptions& o) {
         std::printf("%s/%u@%s for %s: %s\n", proto_name(req.proto), req.port, req.addr.str_bracketed().c_str(),
                     who->label.c_str(), palette.paint(d.allowed ? "ALLOWED" : "REFUSED", d.allowed ? Tone::good : Tone::bad).c_str());
         std::printf("  decided by: %s%s\n", by_name(d.by), d.rule ? (" (" + d.rule->str() + ")").c_str() : "");
-        if (d.rule) std::printf("  entry in:   %s\n", tree_of(policy, *d.rule).c_str());
+        if (d.rule && !policy.authbind_dir.empty()) std::printf("  entry in:   %s\n", tree_of(policy, *d.rule).c_str());
         std::printf("  why:        %s\n", d.reason.c_str());
         if (const std::string stack = stack_note(req); !stack.empty()) std::printf("  stack:      %s\n", stack.c_str());
         std::printf("  from:       %s\n", from.c_str());
