@@ -1,7 +1,7 @@
 # Install rules: `cmake --install BUILD [--prefix P]`, honouring DESTDIR.
 #
 #   portauth, portreserve, portwatch   ${prefix}/sbin        (portwatch only when the target exists)
-#   dropto                             ${prefix}/bin
+#   dropto, authbind                   ${prefix}/bin
 #   man/*.1 *.5 *.8                    ${prefix}/share/man/manN
 #   completions/bash/NAME              ${prefix}/share/bash-completion/completions/NAME
 #   completions/zsh/_NAME              ${prefix}/share/zsh/vendor-completions/_NAME
@@ -9,6 +9,7 @@
 #   share/systemd/*.service            PORTAUTH_SYSTEMD_UNITDIR (default: ${prefix}/lib/systemd/system)
 #   share/policies/*                   ${prefix}/share/portauth/policies
 #   share/prometheus/*.yml             ${prefix}/share/portauth/prometheus
+#   share/nginx/*                      ${prefix}/share/portauth/nginx
 #   an empty policy tree               SYSCONFDIR/portauth/{byport,byaddr,byuid,reserve}, root 0755
 #
 # SYSCONFDIR follows GNUInstallDirs' special case, decided at install time so that
@@ -21,7 +22,7 @@
 set(PORTAUTH_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
     "where systemd units go; relative to the install prefix, or absolute (Debian 12 packages: /lib/systemd/system)")
 
-set(_portauth_tools portauth portreserve dropto portwatch)
+set(_portauth_tools portauth portreserve dropto portwatch authbind)
 
 # True when FILE_NAME (a man page or completion) belongs to a known tool that this build does not produce.
 function(_portauth_unbuilt_tool file_name out)
@@ -37,6 +38,9 @@ endfunction()
 install(TARGETS portauth portreserve RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 if(TARGET dropto)
   install(TARGETS dropto RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
+if(TARGET authbind)
+  install(TARGETS authbind RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
 if(TARGET portwatch)
   install(TARGETS portwatch RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
@@ -94,6 +98,12 @@ endif()
 install(FILES ${PROJECT_SOURCE_DIR}/share/prometheus/portauth-alerts.yml
               ${PROJECT_SOURCE_DIR}/share/prometheus/portauth-alerts.test.yml
         DESTINATION ${CMAKE_INSTALL_DATADIR}/portauth/prometheus)
+# nginx as an unprivileged user (README.md's tutorial).
+if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/share/nginx)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/share/nginx/
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/portauth/nginx
+          PATTERN "*~" EXCLUDE)
+endif()
 
 # The empty policy tree, root:root 0755 (owners come from the installing user: root
 # for a real install, fakeroot for a package). Existing entries are never touched.

@@ -45,6 +45,12 @@ except PermissionError:
   expect 0 "$pa" apply --policy-dir "$policy" --cgroup "$scratch_cg" --pin-dir "$pin_dir"
   expect 0 "$pa" status --pin-dir "$pin_dir"
   expect 0  try_bind 51000 tcp 80      # granted by byport/80
+  # portauth-authbind's /usr/bin/authbind, as a unit file written for authbind runs it.
+  expect 0 sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$scratch_cg" \
+    setpriv --reuid=51000 --regid=51000 --clear-groups --inh-caps=-all \
+    env PORTAUTH_PIN_DIR="$pin_dir" /usr/bin/authbind --deep /usr/bin/python3 -c \
+    'import socket; socket.socket().bind(("0.0.0.0", 80))'
+  expect 111 env PORTAUTH_PIN_DIR="$pin_dir" /usr/bin/authbind /bin/true   # outside the scratch cgroup
   expect 13 try_bind 51001 tcp 80      # no grant, not root
   expect 0  try_bind 51001 udp 5060    # reserved for 51001
   expect 13 try_bind 51000 udp 5060    # reserved for someone else
@@ -56,9 +62,15 @@ fi
 [ "$(id -u)" = 0 ] || fail "run as root (dpkg -i, a scratch cgroup and a bpffs mount)"
 
 # --- preconditions: do not disturb an existing installation ------------------
-if dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files'; then
-  fail "the portauth package is installed on this machine; purging it afterwards would remove its policy"
-fi
+for pkg in portauth portauth-authbind; do
+  if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed\|config-files'; then
+    fail "the $pkg package is installed on this machine; purging it afterwards would remove its policy"
+  fi
+done
+# Debian's authbind (the benchmarks use it): portauth-authbind replaces it on
+# install; it is installed again from Debian's archive after the purge.
+had_authbind=no
+if dpkg-query -W -f='${Status}' authbind 2>/dev/null | grep -q 'install ok installed'; then had_authbind=yes; fi
 # The installed unit applies /etc/authbind too (to the root cgroup) when it has entries.
 for e in /etc/authbind/byport/* /etc/authbind/byaddr/* /etc/authbind/byuid/* /etc/authbind/reserve/*/*; do
   [ ! -e "$e" ] || fail "$e exists: installing the package would enforce /etc/authbind on this machine"
@@ -102,7 +114,11 @@ cleanup() {
     rmdir "$scratch_cg"
   fi
   mountpoint -q "$bpffs" && umount "$bpffs"
-  if [ $installed = yes ]; then dpkg --purge portauth >/dev/null 2>&1; fi
+  if [ $installed = yes ]; then dpkg --purge portauth-authbind portauth >/dev/null 2>&1; fi
+  if [ $had_authbind = yes ] && ! dpkg-query -W -f='${Status}' authbind 2>/dev/null | grep -q 'install ok installed'; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends authbind >/dev/null 2>&1 ||
+      echo "ci-package: could not install Debian's authbind again" >&2
+  fi
   rm -rf "$work"
   exit $rc
 }
@@ -129,23 +145,38 @@ if ! (cd "$work/portauth" && DEB_BUILD_OPTIONS="$opts" dpkg-buildpackage -us -uc
   fail "dpkg-buildpackage failed (log above)"
 fi
 deb=$(ls "$work"/portauth_*.deb | head -n 1)
-log "built $(basename "$deb") in $((SECONDS - start)) s"
+authbind_deb=$(ls "$work"/portauth-authbind_*.deb 2>/dev/null | head -n 1)
+[ -n "$authbind_deb" ] || fail "dpkg-buildpackage built no portauth-authbind package"
+log "built $(basename "$deb") and $(basename "$authbind_deb") in $((SECONDS - start)) s"
+
+# portauth-authbind: authbind's place, and nothing of portauth's.
+for field in "Provides: authbind" "Conflicts: authbind" "Replaces: authbind"; do
+  dpkg-deb -f "$authbind_deb" "${field%%:*}" | grep -qx "${field#*: }" || fail "portauth-authbind has no '$field'"
+done
+dpkg-deb -f "$authbind_deb" Depends | grep -q 'portauth (= ' || fail "portauth-authbind does not depend on portauth (= version)"
+dpkg-deb -c "$authbind_deb" | grep -q ' \./usr/bin/authbind$' || fail "portauth-authbind has no /usr/bin/authbind"
+! dpkg-deb -c "$deb" | grep -q 'authbind' || fail "the portauth package ships authbind's files: $(dpkg-deb -c "$deb" | grep authbind)"
 
 # --- lintian ---------------------------------------------------------------------
-lintian --fail-on error --display-info "$deb" >"$work/lintian.txt" 2>&1 || lint_rc=$?
+lintian --fail-on error --display-info "$deb" "$authbind_deb" >"$work/lintian.txt" 2>&1 || lint_rc=$?
 cat "$work/lintian.txt"
 log "lintian: $(grep -c '^E:' "$work/lintian.txt" || true) errors, $(grep -c '^W:' "$work/lintian.txt" || true) warnings, $(grep -c '^I:' "$work/lintian.txt" || true) info"
 if [ -n "${PORTAUTH_PKG_KEEP:-}" ]; then
-  mkdir -p "$PORTAUTH_PKG_KEEP" && cp "$deb" "$work/lintian.txt" "$PORTAUTH_PKG_KEEP/"
+  mkdir -p "$PORTAUTH_PKG_KEEP" && cp "$deb" "$authbind_deb" "$work/lintian.txt" "$PORTAUTH_PKG_KEEP/"
 fi
 [ "${lint_rc:-0}" = 0 ] || fail "lintian reports errors"
 
 # --- install ---------------------------------------------------------------------
-log "dpkg -i $(basename "$deb")"
+log "dpkg -i $(basename "$deb") $(basename "$authbind_deb")"
 installed=yes
-dpkg -i "$deb" >/dev/null || { apt-get install -f -y -qq >/dev/null; dpkg -i "$deb" >/dev/null; } ||
+dpkg -i "$deb" "$authbind_deb" >/dev/null || { apt-get install -f -y -qq >/dev/null; dpkg -i "$deb" "$authbind_deb" >/dev/null; } ||
   fail "dpkg -i failed"
-for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto \
+! dpkg-query -W -f='${Status}' authbind 2>/dev/null | grep -q 'install ok installed' ||
+  fail "Debian's authbind is still installed next to portauth-authbind"
+[ "$(/usr/bin/authbind --version)" = "authbind $(/usr/sbin/portauth --version | awk '{print $2}')" ] ||
+  fail "/usr/bin/authbind is not portauth's: $(/usr/bin/authbind --version 2>&1)"
+for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /usr/bin/authbind \
+         /usr/share/man/man1/authbind.1.gz /usr/share/portauth/nginx/portauth-unprivileged.conf \
          /usr/share/man/man8/portauth.8.gz /usr/share/man/man5/portauth.5.gz \
          /usr/share/bash-completion/completions/portauth /lib/systemd/system/portauth.service \
          /usr/share/portauth/policies/webserver/setup.sh /etc/default/portauth \
@@ -230,10 +261,11 @@ rmdir "$scratch_cg"
 log "scratch enforcement: grants and reservations behave, unload cleans up"
 
 # --- purge, and check the machine is clean ------------------------------------------
-log "dpkg --purge portauth"
-dpkg --purge portauth >/dev/null
-installed=no
 left=()
+log "dpkg --purge portauth-authbind portauth"
+dpkg --purge portauth-authbind portauth >/dev/null
+installed=no
+[ $had_authbind = yes ] || [ ! -e /usr/bin/authbind ] || left+=(/usr/bin/authbind)
 for p in /usr/sbin/portauth /usr/sbin/portreserve /usr/bin/dropto /usr/share/portauth /etc/portauth \
          /etc/default/portauth /etc/default/portwatch /run/portauth/sys-fs-bpf-portauth.state /sys/fs/bpf/portauth \
          /lib/systemd/system/portauth.service /etc/systemd/system/sysinit.target.wants/portauth.service /usr/share/doc/portauth \
@@ -244,5 +276,12 @@ done
 run_after=$({ ls -A /run/portauth 2>/dev/null || true; } | sort | tr '\n' ' ')
 [ "$run_after" = "$run_before" ] || left+=("/run/portauth (before: '${run_before}', after: '${run_after}')")
 ((${#left[@]} == 0)) || fail "left after purge: ${left[*]}"
-! dpkg-query -W -f='${Status}' portauth 2>/dev/null | grep -q 'ok installed\|config-files' || fail "dpkg still knows portauth"
+for pkg in portauth portauth-authbind; do
+  ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed\|config-files' || fail "dpkg still knows $pkg"
+done
+if [ $had_authbind = yes ]; then
+  log "installing Debian's authbind again (portauth-authbind replaced it)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends authbind >/dev/null ||
+    fail "could not install Debian's authbind again"
+fi
 log "OK: built, lint-clean of errors, installed, tried on a scratch cgroup, purged without a trace"

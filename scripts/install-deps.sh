@@ -9,7 +9,7 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev libboost-dev libgtest-dev
   libacl1-dev acl
   libclang-rt-14-dev cppcheck clang-tidy
-  iproute2 util-linux procps authbind python3 curl
+  iproute2 util-linux procps authbind python3 curl nginx
   zsh fish groff-base bash-completion
 )
 

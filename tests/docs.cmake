@@ -15,7 +15,7 @@ target_compile_definitions(docs_tests PRIVATE
   PORTAUTH_BIN="$<TARGET_FILE:portauth>"
   PORTRESERVE_BIN="$<TARGET_FILE:portreserve>")
 add_dependencies(docs_tests portauth portreserve)
-foreach(tool dropto portwatch)
+foreach(tool dropto portwatch authbind)
   if(TARGET ${tool})
     string(TOUPPER ${tool} _upper)
     target_compile_definitions(docs_tests PRIVATE ${_upper}_BIN="$<TARGET_FILE:${tool}>")

@@ -105,7 +105,7 @@ function __portauth_positionals
             set count (math $count + 1)
         else if test "$t" = --
             set ended 1
-        else if contains -- $t --policy-dir --pin-dir --cgroup --user --group
+        else if contains -- $t --policy-dir --authbind-dir --pin-dir --cgroup --user --group
             set skip 1
         else if string match -q -- '-*' $t
             continue
@@ -182,6 +182,7 @@ complete -c portauth -n '__portauth_in args' -a '(__portauth_complete_program)'
 # Subcommands.
 complete -c portauth -n '__portauth_in apply status unload check allow revoke list' -s h -l help -d 'Print help with examples'
 complete -c portauth -n '__portauth_in apply check allow revoke list' -l policy-dir -x -a '(__fish_complete_directories)' -d 'Policy tree'
+complete -c portauth -n '__portauth_in apply check allow revoke list' -l authbind-dir -x -a '(__fish_complete_directories)' -d 'authbind tree merged under the policy dir'
 complete -c portauth -n '__portauth_in apply status unload check allow revoke' -l pin-dir -x -a '(__fish_complete_directories)' -d 'Where the engine is pinned'
 complete -c portauth -n '__portauth_in apply status check list' -l json -d 'Machine-readable output'
 complete -c portauth -n '__portauth_in apply' -l cgroup -x -a '(__fish_complete_directories)' -d 'Attach to this cgroup v2 directory'

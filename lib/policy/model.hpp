@@ -90,11 +90,14 @@ struct Credentials {
 inline constexpr size_t kMaxGroupsConsidered = 64;
 
 // Where a rule came from: the file, relative to the policy dir ("byport/80",
-// "byuid/1001" with line 3, "reserve/udp/5060").
+// "byuid/1001" with line 3, "reserve/udp/5060"), or, for an entry of the
+// authbind tree merged in (tree.hpp, PolicySources), its absolute path
+// ("/etc/authbind/byport/80"): a name that says which tree it is in.
 struct Origin {
     std::string file;
     int line = 0;           // byuid lines; 0 for whole-file entries
     std::string str() const;
+    bool in_policy_dir() const { return file.empty() || file.front() != '/'; }
 };
 
 // byport/PORT, byport/!PORT (512-1023): the entry's permissions decide.
@@ -159,6 +162,8 @@ struct DisabledEntry {
 
 struct Policy {
     std::string dir;                     // the policy dir it was read from
+    std::string authbind_dir;            // the authbind tree merged in (absolute), "" when none
+    std::vector<std::string> shadowed;   // authbind entries (absolute) the policy dir's own shadow; sorted
     PolicySettings settings;
     std::vector<DisabledEntry> disabled; // see DisabledEntry; sorted by origin
     std::vector<PortGrant> port_grants;

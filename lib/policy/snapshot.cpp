@@ -34,6 +34,7 @@ struct Record {
 std::vector<Record> records(const Policy& p) {
     std::vector<Record> out;
     out.push_back({"portauth.conf", std::string("root_exempt ") + (p.settings.root_exempt ? "1" : "0")});
+    if (!p.authbind_dir.empty()) out.push_back({p.authbind_dir, "authbind " + percent_encode(p.authbind_dir)});
     for (const auto& d : p.disabled)
         out.push_back({d.origin.file, "disabled " + percent_encode(d.origin.file) + " " + std::to_string(d.origin.line) + " " + percent_encode(d.reason)});
     for (const auto& g : p.port_grants)
@@ -181,6 +182,8 @@ Result<Policy> parse_policy(std::string_view text, const std::string& what) {
         if (kind == "root_exempt" && f.size() == 2 && ps.flag(f[1])) {
             p.settings.root_exempt = *ps.flag(f[1]);
             settings = true;
+        } else if (kind == "authbind" && f.size() == 2 && percent_decode(f[1])) {
+            p.authbind_dir = *percent_decode(f[1]);
         } else if (kind == "disabled" && f.size() == 4) {
             auto file = percent_decode(f[1]);
             auto l = ps.num(f[2], INT32_MAX);

@@ -8,6 +8,7 @@
 // so no file name or reason can forge a record:
 //   portauth-policy 1
 //   root_exempt 1
+//   authbind DIR                                      (an authbind tree merged in; tree.hpp)
 //   disabled FILE LINE REASON
 //   port PORT FILE ACCESS
 //   addr ADDRESS PORT RANK FILE ACCESS
@@ -16,7 +17,9 @@
 //   resv tcp|udp PORTMIN PORTMAX ADDRESS|- FILE ACCESS
 // ACCESS is OWNER_UID OWNER_GID OX GX TX HAS_ACL MASK_X USERS GROUPS, the
 // last two "-" or "ID:X,ID:X". The policy dir is not part of it: the same
-// tree has the same hash wherever it lives.
+// tree has the same hash wherever it lives. An authbind tree merged in is:
+// its entries' FILE is their absolute path (model.hpp, Origin), so a change
+// in either tree changes the hash.
 #pragma once
 
 #include <optional>
@@ -35,7 +38,7 @@ std::optional<std::string> percent_decode(std::string_view s);   // nullopt: a b
 
 std::string serialize_policy(const Policy& policy);
 // The inverse; `what` names the source in errors ("'/var/lib/portauth/x' line 7: ...").
-// Policy.dir is left empty.
+// Policy.dir is left empty; Policy.shadowed too (it is not enforced).
 Result<Policy> parse_policy(std::string_view text, const std::string& what);
 
 // SHA-256 of serialize_policy(): equal for equal policies.

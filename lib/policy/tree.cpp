@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -376,9 +377,33 @@ Result<UidGrantLine> parse_uid_line(std::string_view line) {
     return out;
 }
 
+// The order load_policy promises (tree.hpp): ports, then addresses, then
+// rank; uids; reservations by proto, ports, address; disabled by file.
+void sort_entries(Policy& p) {
+    std::sort(p.port_grants.begin(), p.port_grants.end(), [](const PortGrant& a, const PortGrant& b) {
+        return std::tie(a.port, a.origin.file) < std::tie(b.port, b.origin.file);
+    });
+    std::sort(p.addr_grants.begin(), p.addr_grants.end(), [](const AddrGrant& a, const AddrGrant& b) {
+        return std::tie(a.port, a.addr, a.rank, a.origin.file) < std::tie(b.port, b.addr, b.rank, b.origin.file);
+    });
+    std::sort(p.uid_grants.begin(), p.uid_grants.end(), [](const UidGrantFile& a, const UidGrantFile& b) {
+        return std::tie(a.uid, a.bang, a.origin.file) < std::tie(b.uid, b.bang, b.origin.file);
+    });
+    std::sort(p.reservations.begin(), p.reservations.end(), [](const Reservation& a, const Reservation& b) {
+        return std::tie(a.proto, a.port_min, a.port_max, a.addr) < std::tie(b.proto, b.port_min, b.port_max, b.addr);
+    });
+    std::sort(p.disabled.begin(), p.disabled.end(),
+              [](const DisabledEntry& a, const DisabledEntry& b) { return a.origin.file < b.origin.file; });
+}
+
+// Which tree a Loader reads: the policy dir, or an authbind tree merged
+// under it, which holds grants only.
+enum class TreeKind { policy_dir, authbind };
+
 class Loader {
 public:
-    Loader(std::string root, const TreeOptions& options) : root_(std::move(root)), options_(options) {}
+    Loader(std::string root, const TreeOptions& options, TreeKind kind = TreeKind::policy_dir)
+        : root_(std::move(root)), options_(options), kind_(kind) {}
 
     Result<Policy> load(const std::string& dir_as_given);
 
@@ -415,6 +440,7 @@ private:
 
     std::string root_;   // absolute, symlinks in the ancestors resolved
     TreeOptions options_;
+    TreeKind kind_;
     size_t entries_ = 0;
     Policy policy_;
 };
@@ -743,6 +769,9 @@ Result<Policy> Loader::load(const std::string& dir_as_given) {
     auto names = list(rootfd.get(), "");
     if (!names) return names.error();
     for (const auto& name : *names) {
+        if (kind_ == TreeKind::authbind && (name == "reserve" || name == "portauth.conf"))
+            return at(name, "an authbind tree holds grants only (byport, byaddr, byuid); reservations and portauth.conf "
+                            "are read from the policy dir, so move it there");
         if (name == "byport" || name == "byaddr" || name == "byuid" || name == "reserve") {
             auto dirfd = open_dir(rootfd.get(), name, name);
             if (!dirfd) return dirfd.error();
@@ -762,20 +791,8 @@ Result<Policy> Loader::load(const std::string& dir_as_given) {
         }
     }
 
-    std::sort(policy_.port_grants.begin(), policy_.port_grants.end(),
-              [](const PortGrant& a, const PortGrant& b) { return a.port < b.port; });
-    std::sort(policy_.addr_grants.begin(), policy_.addr_grants.end(), [](const AddrGrant& a, const AddrGrant& b) {
-        return std::tie(a.port, a.addr, a.rank) < std::tie(b.port, b.addr, b.rank);
-    });
-    std::sort(policy_.uid_grants.begin(), policy_.uid_grants.end(), [](const UidGrantFile& a, const UidGrantFile& b) {
-        return std::tie(a.uid, a.bang) < std::tie(b.uid, b.bang);
-    });
-    std::sort(policy_.reservations.begin(), policy_.reservations.end(), [](const Reservation& a, const Reservation& b) {
-        return std::tie(a.proto, a.port_min, a.port_max, a.addr) < std::tie(b.proto, b.port_min, b.port_max, b.addr);
-    });
+    sort_entries(policy_);
     PA_TRY(check_reservation_overlaps(root_, policy_.reservations));
-    std::sort(policy_.disabled.begin(), policy_.disabled.end(),
-              [](const DisabledEntry& a, const DisabledEntry& b) { return a.origin.file < b.origin.file; });
 
     policy_.dir = dir_as_given;
     return std::move(policy_);
@@ -834,11 +851,70 @@ Result<Policy> load_policy(const std::string& dir, const TreeOptions& options) {
     return loader.load(dir);
 }
 
+Result<Policy> load_policy(const PolicySources& sources, const TreeOptions& options) {
+    auto upper = load_policy(sources.policy_dir, options);
+    if (!upper || sources.authbind_dir.empty()) return upper;
+    struct stat st;
+    if (lstat(sources.authbind_dir.c_str(), &st) != 0 && errno == ENOENT) return upper;   // authbind is not installed
+    auto lower_root = absolute_root(sources.authbind_dir);
+    if (!lower_root) return lower_root.error();
+    auto upper_root = absolute_root(sources.policy_dir);
+    if (!upper_root) return upper_root.error();
+    if (*lower_root == *upper_root) return upper;   // one tree named twice
+    Loader loader(*lower_root, options, TreeKind::authbind);
+    auto lower = loader.load(sources.authbind_dir);
+    if (!lower) return lower.error();
+    return merge_policies(std::move(*upper), std::move(*lower), *lower_root);
+}
+
+Policy merge_policies(Policy upper, Policy lower, const std::string& lower_root) {
+    std::set<std::string> upper_files;
+    for (const auto& g : upper.port_grants) upper_files.insert(g.origin.file);
+    for (const auto& g : upper.addr_grants) upper_files.insert(g.origin.file);
+    for (const auto& f : upper.uid_grants) upper_files.insert(f.origin.file);
+    std::set<std::string> shadowed;
+    // Keeps an entry of the lower tree unless the upper one has its file;
+    // a kept entry is renamed to its absolute path.
+    const auto keep = [&](Origin& origin) {
+        if (upper_files.count(origin.file)) {
+            shadowed.insert(join(lower_root, origin.file));
+            return false;
+        }
+        origin.file = join(lower_root, origin.file);
+        return true;
+    };
+    for (auto& g : lower.port_grants)
+        if (keep(g.origin)) upper.port_grants.push_back(std::move(g));
+    for (auto& g : lower.addr_grants)
+        if (keep(g.origin)) upper.addr_grants.push_back(std::move(g));
+    for (auto& f : lower.uid_grants) {
+        if (!keep(f.origin)) continue;
+        for (auto& line : f.lines) line.origin.file = f.origin.file;
+        upper.uid_grants.push_back(std::move(f));
+    }
+    for (auto& d : lower.disabled)
+        if (keep(d.origin)) upper.disabled.push_back(std::move(d));
+    sort_entries(upper);
+    upper.shadowed.assign(shadowed.begin(), shadowed.end());
+    upper.authbind_dir = lower_root;
+    return upper;
+}
+
+const std::string& tree_of(const Policy& policy, const Origin& origin) {
+    return origin.in_policy_dir() ? policy.dir : policy.authbind_dir;
+}
+
+std::string default_authbind_dir(const std::string& policy_dir) {
+    // secure_getenv, as for the policy dir.
+    if (const char* env = secure_getenv("PORTAUTH_AUTHBIND_DIR")) return env;
+    return policy_dir == kDefaultPolicyDir ? kDefaultAuthbindDir : "";
+}
+
 std::string default_policy_dir() {
     // secure_getenv: a set-id caller must not let its invoker pick the policy.
     const char* env = secure_getenv("PORTAUTH_POLICY_DIR");
     if (env && *env) return env;
-    return "/etc/portauth";
+    return kDefaultPolicyDir;
 }
 
 }  // namespace portauth

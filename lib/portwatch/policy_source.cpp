@@ -8,7 +8,8 @@
 namespace portauth::watch {
 
 Result<WatchedPolicy> load_watched_policy(const std::string& policy_dir, const std::string& pin_dir) {
-    auto tree = load_policy(policy_dir);
+    // The same trees portauth apply merges for this policy dir (policy/tree.hpp).
+    auto tree = load_policy(PolicySources{policy_dir, default_authbind_dir(policy_dir)});
     if (tree) return WatchedPolicy{std::move(*tree), false, {}};
     auto st = engine_status(pin_dir);
     if (!st || !st->active || st->policy_dir != policy_dir) return tree.error();

@@ -1,6 +1,7 @@
 // The policy portwatch watches, and what it knows of enforcement.
 //
-// The tree at --policy-dir, as before; but when the tree is refused (a
+// The tree at --policy-dir, merged with the authbind tree that goes with it
+// as portauth apply merges it (policy/tree.hpp, default_authbind_dir); but when the tree is refused (a
 // root-owned file broken by a restore, a typo), the policy the kernel still
 // enforces from that dir - the last good policy, engine/last_good.hpp - so
 // that a broken tree does not turn detection off while enforcement goes on.

@@ -290,6 +290,9 @@ std::vector<Tool> all_tools() {
 #ifdef DROPTO_BIN
     tools.push_back({"dropto", DROPTO_BIN, "dropto", {}, "man/dropto.1"});
 #endif
+#ifdef AUTHBIND_BIN
+    tools.push_back({"authbind", AUTHBIND_BIN, "authbind", {}, "man/authbind.1"});
+#endif
 #ifdef PORTWATCH_BIN
     tools.push_back({"portwatch", PORTWATCH_BIN, "portwatch", {}, "man/portwatch.8"});
     for (const char* s : {"scan", "run", "report", "check"})
@@ -395,7 +398,7 @@ TEST(DocsManPages, HaveExamplesAndExitStatus) {
 }
 
 TEST(DocsManPages, OwnCrossReferencesExist) {
-    std::set<std::string> ours = {"portauth", "portreserve", "dropto"};
+    std::set<std::string> ours = {"portauth", "portreserve", "dropto", "authbind"};
     std::set<std::string> present;
     for (const auto& e : fs::directory_iterator(source_dir() / "man")) {
         ours.insert(e.path().stem().string());
@@ -590,7 +593,7 @@ TEST(DocsExitStatus, EveryConstantIsInPortauthHelp) {
 TEST(DocsExitStatus, EveryPageShowsBothSchemesSideBySide) {
     const std::string title = ".SS \"The two schemes, side by side\"";
     std::string first;
-    for (const char* page : {"man/portauth.8", "man/portreserve.8", "man/dropto.1", "man/portwatch.8"}) {
+    for (const char* page : {"man/portauth.8", "man/portreserve.8", "man/dropto.1", "man/portwatch.8", "man/authbind.1"}) {
         const std::string section = man_section(read_file(source_dir() / page), "EXIT STATUS");
         const size_t at = section.find(title);
         ASSERT_NE(at, std::string::npos) << page << " EXIT STATUS has no '" << title << "'";

@@ -152,16 +152,17 @@ TEST(AdversaryEntriesList, ListSaysWhichEntriesTheOwnerDisabledAndWhy) {
 
     grants = sb.portauth({"list", "--json"});
     EXPECT_EQ(grants.status, 0) << grants.err;
-    EXPECT_NE(grants.out.find("{\"entry\":\"byport/8080\",\"principals\":[],\"disabled\":true,"
+    const std::string tree = ",\"tree\":\"" + sb.policy_dir() + "\"";   // docs/json.md, [].tree
+    EXPECT_NE(grants.out.find("{\"entry\":\"byport/8080\"" + tree + ",\"principals\":[],\"disabled\":true,"
                               "\"disabled_reason\":\"writable by group or other (mode 0570)"),
               std::string::npos)
         << grants.out;
-    EXPECT_NE(grants.out.find("{\"entry\":\"byport/80\",\"principals\":[\"uid 52001\"],\"disabled\":false,\"disabled_reason\":null}"),
+    EXPECT_NE(grants.out.find("{\"entry\":\"byport/80\"" + tree + ",\"principals\":[\"uid 52001\"],\"disabled\":false,\"disabled_reason\":null}"),
               std::string::npos)
         << grants.out;
     reservations = sb.portreserve({"list", "--json"});
     EXPECT_EQ(reservations.status, 0) << reservations.err;
-    EXPECT_NE(reservations.out.find("{\"entry\":\"udp/5090\",\"principals\":[\"root (uid 0)\"],\"disabled\":true,"
+    EXPECT_NE(reservations.out.find("{\"entry\":\"udp/5090\"" + tree + ",\"principals\":[\"root (uid 0)\"],\"disabled\":true,"
                                     "\"disabled_reason\":\"writable by group or other (mode 0570)"),
               std::string::npos)
         << reservations.out;

@@ -70,7 +70,7 @@ TEST_F(Newcomer, CheckNamesTheOwnerClassThatDecided) {
               "byaddr/127.0.0.1,80  group gid 51003 except owner uid 51003\n");
     const auto json = sb->portauth({"list", "--json"});
     EXPECT_EQ(json.out,
-              "[{\"entry\":\"byaddr/127.0.0.1,80\",\"principals\":[\"group gid 51003\"],\"excluded\":[\"owner uid 51003\"],"
+              "[{\"entry\":\"byaddr/127.0.0.1,80\",\"tree\":\"" + sb->policy_dir() + "\",\"principals\":[\"group gid 51003\"],\"excluded\":[\"owner uid 51003\"],"
               "\"disabled\":false,\"disabled_reason\":null}]\n");
 }
 

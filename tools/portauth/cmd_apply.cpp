@@ -42,12 +42,17 @@ std::vector<JournalField> where(const ApplyOptions& o) {
     return {{"PORTAUTH_POLICY_DIR", o.common.policy_dir}, {"PORTAUTH_PIN_DIR", o.common.pin_dir}};
 }
 
-void print_report(const ApplyOptions& o, const ApplyReport& report, const std::string& policy_dir, const std::string& hash,
+// "/etc/portauth", or "/etc/portauth and /etc/authbind" when an authbind tree is merged in.
+std::string trees_named(const Policy& policy) {
+    return policy.authbind_dir.empty() ? policy.dir : policy.dir + " and " + policy.authbind_dir;
+}
+
+void print_report(const ApplyOptions& o, const ApplyReport& report, const Policy& policy, const std::string& hash,
                   bool fallback) {
     char ms[32];
     (void)std::snprintf(ms, sizeof ms, "%.1f", report.total_ms);
     const std::string summary = std::string(fallback ? "FALLBACK: enforcing the last good policy," : report.replaced ? "replaced the policy with" : "applied") +
-                                " " + std::to_string(report.rules) + (report.rules == 1 ? " rule" : " rules") + " from " + policy_dir +
+                                " " + std::to_string(report.rules) + (report.rules == 1 ? " rule" : " rules") + " from " + trees_named(policy) +
                                 " to cgroup " + report.cgroup + " in " + ms + " ms";
     auto fields = where(o);
     fields.insert(fields.end(), {{"PORTAUTH_CGROUP", report.cgroup},
@@ -58,9 +63,10 @@ void print_report(const ApplyOptions& o, const ApplyReport& report, const std::s
     if (o.common.json) {
         (void)announce_stdout(Priority::info, "applied", summary, fields);
         JsonWriter j;
-        j.begin_object()
-            .field("policy_dir", policy_dir)
-            .field("cgroup", report.cgroup)
+        j.begin_object().field("policy_dir", policy.dir);
+        if (policy.authbind_dir.empty()) j.key("authbind_dir").null();
+        else j.field("authbind_dir", policy.authbind_dir);
+        j.field("cgroup", report.cgroup)
             .field("pin_dir", o.common.pin_dir)
             .field("rules", report.rules)
             .field("replaced", report.replaced)
@@ -149,7 +155,7 @@ int refused(const ApplyOptions& o, const std::string& why) {
              "FALLBACK: the tree at " + o.common.policy_dir + " was refused and nothing was enforced, so the last good policy (applied " +
                  format_utc(last->saved_at) + ", hash " + last->hash.substr(0, 12) + ") is enforced instead; fix the tree and run 'portauth apply'",
              fb);
-    print_report(o, *report, o.common.policy_dir, last->hash, true);
+    print_report(o, *report, last->policy, last->hash, true);
     say_squatters(last->policy, o.common.pin_dir);
     if (report->after_swap) spdlog::error("the last good policy is applied, but {}", report->after_swap->message());
     return kExitFailure;
@@ -158,7 +164,7 @@ int refused(const ApplyOptions& o, const std::string& why) {
 }  // namespace
 
 int run_apply(const ApplyOptions& o) {
-    auto policy = load_policy(o.common.policy_dir);
+    auto policy = load_policy(sources_of(o.common));
     if (!policy) return refused(o, policy.error().message());
     auto image = compile_policy(*policy);
     if (!image) return refused(o, o.common.policy_dir + ": " + image.error().message());
@@ -181,7 +187,8 @@ int run_apply(const ApplyOptions& o) {
     for (const auto& d : policy->disabled) {
         auto fields = where(o);
         fields.insert(fields.end(), {{"PORTAUTH_ENTRY", d.origin.str()}, {"PORTAUTH_REASON", d.reason}});
-        announce(Priority::warning, "entry-disabled", o.common.policy_dir + "/" + d.origin.file + ": " + d.reason, fields);
+        const std::string path = d.origin.in_policy_dir() ? o.common.policy_dir + "/" + d.origin.file : d.origin.file;
+        announce(Priority::warning, "entry-disabled", path + ": " + d.reason, fields);
     }
     // What a boot falls back on when the tree is refused then.
     if (Status s = save_last_good(*policy, report->cgroup, o.common.pin_dir); !s)
@@ -191,7 +198,7 @@ int run_apply(const ApplyOptions& o) {
         spdlog::error("the policy is applied, but {}", report->after_swap->message());
         return kExitFailure;
     }
-    print_report(o, *report, o.common.policy_dir, hash, false);
+    print_report(o, *report, *policy, hash, false);
     say_squatters(*policy, o.common.pin_dir);
     if (!policy->disabled.empty()) {
         spdlog::warn("applied with {} entr{} disabled (failing closed); the rest of the policy is enforced",

@@ -133,7 +133,7 @@ int run_check(const CheckOptions& o) {
             from = "the enforced policy (generation " + std::to_string(st->generation) + (st->fallback ? ", a fallback" : "") + ")";
         }
     }
-    auto tree = load_policy(o.common.policy_dir);
+    auto tree = load_policy(sources_of(o.common));
     if (!tree && !enforced) {
         report_error(tree.error());
         return kExitFailure;
@@ -168,8 +168,8 @@ int run_check(const CheckOptions& o) {
             .field("gid", who->creds.egid)
             .field("decided_by", by_name(d.by))
             .field("capability_waived", d.cap_waived);
-        if (d.rule) j.field("entry", d.rule->str());
-        else j.key("entry").null();
+        if (d.rule) j.field("entry", d.rule->str()).field("entry_tree", tree_of(policy, *d.rule));
+        else j.key("entry").null().key("entry_tree").null();
         j.field("reason", d.reason).field("source", enforced ? "enforced" : "tree");
         if (tree_d) j.field("tree_allowed", tree_d->allowed);
         else j.key("tree_allowed").null();
@@ -181,6 +181,7 @@ int run_check(const CheckOptions& o) {
         std::printf("%s/%u@%s for %s: %s\n", proto_name(req.proto), req.port, req.addr.str_bracketed().c_str(),
                     who->label.c_str(), palette.paint(d.allowed ? "ALLOWED" : "REFUSED", d.allowed ? Tone::good : Tone::bad).c_str());
         std::printf("  decided by: %s%s\n", by_name(d.by), d.rule ? (" (" + d.rule->str() + ")").c_str() : "");
+        if (d.rule && !policy.authbind_dir.empty()) std::printf("  entry in:   %s\n", tree_of(policy, *d.rule).c_str());
         std::printf("  why:        %s\n", d.reason.c_str());
         if (const std::string stack = stack_note(req); !stack.empty()) std::printf("  stack:      %s\n", stack.c_str());
         std::printf("  from:       %s\n", from.c_str());

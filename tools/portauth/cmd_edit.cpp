@@ -55,9 +55,32 @@ int edit(const EditOptions& o, const char* tool, ParseFn parse, EditFn apply_edi
     return reapply_after_edit(o.common, tool);
 }
 
-void print_entries(const char* tool, bool json, const EntryRows& rows, const char* what) {
-    const std::string out = json ? format_entries_json(rows) : format_entries_text(rows, tool, what, stdout_palette());
+void print_entries(const char* tool, bool json, const EntryRows& rows, const char* what, bool show_tree = false) {
+    const std::string out = json ? format_entries_json(rows) : format_entries_text(rows, tool, what, stdout_palette(), show_tree);
     std::printf("%s", out.c_str());
+}
+
+// revoke edits the policy dir only. A grant for the spec in the authbind
+// tree - deciding, or shadowed by the entry revoke would edit (and so
+// deciding again once that entry is removed) - would let the principal
+// through all the same: refuse, naming the file, before changing anything.
+Status refuse_authbind_grant(const Policy& merged, const GrantSpec& spec) {
+    if (merged.authbind_dir.empty()) return {};
+    std::vector<std::string> names = {grant_entry_path(spec)};
+    std::string found;
+    for (const auto& g : merged.port_grants)
+        if (!spec.addr && g.port == spec.port) (g.origin.in_policy_dir() ? names.push_back(g.origin.file) : void(found = g.origin.file));
+    for (const auto& g : merged.addr_grants)
+        if (spec.addr && g.port == spec.port && g.addr == *spec.addr)
+            (g.origin.in_policy_dir() ? names.push_back(g.origin.file) : void(found = g.origin.file));
+    for (const auto& name : names) {
+        const std::string lower = merged.authbind_dir + "/" + name;
+        if (found.empty() && std::binary_search(merged.shadowed.begin(), merged.shadowed.end(), lower)) found = lower;
+    }
+    if (found.empty()) return {};
+    return logic_error("the grant for port " + format_grant_spec(spec) + " is (also) in authbind's tree, " + found +
+                       ", which portauth does not edit: change that file (chmod, setfacl, or rm) yourself, then run "
+                       "'portauth apply'");
 }
 
 }  // namespace
@@ -66,7 +89,9 @@ std::string format_entries_json(const EntryRows& rows) {
     JsonWriter j;
     j.begin_array();
     for (const auto& row : rows) {
-        j.begin_object().field("entry", row.entry).key("principals").begin_array();
+        j.begin_object().field("entry", row.entry);
+        if (!row.tree.empty()) j.field("tree", row.tree);
+        j.key("principals").begin_array();
         for (const auto& w : row.who) j.value(w);
         j.end_array();
         if (!row.excluded.empty()) {
@@ -83,11 +108,13 @@ std::string format_entries_json(const EntryRows& rows) {
     return j.str() + "\n";
 }
 
-std::string format_entries_text(const EntryRows& rows, const char* tool, const char* what, const Palette& palette) {
+std::string format_entries_text(const EntryRows& rows, const char* tool, const char* what, const Palette& palette,
+                                bool show_tree) {
     if (rows.empty()) return std::string(tool) + ": no " + what + "\n";
-    size_t width = 5;
-    for (const auto& r : rows) width = std::max(width, r.entry.size());
-    std::string out = fmt::format("{:<{}}  {}\n", "ENTRY", width, "WHO");
+    size_t width = 5, tree_width = 4;
+    for (const auto& r : rows) width = std::max(width, r.entry.size()), tree_width = std::max(tree_width, r.tree.size());
+    const auto tree_column = [&](const std::string& tree) { return show_tree ? fmt::format("{:<{}}  ", tree, tree_width) : ""; };
+    std::string out = fmt::format("{}{:<{}}  {}\n", tree_column("TREE"), "ENTRY", width, "WHO");
     for (const auto& row : rows) {
         std::string list;
         for (const auto& w : row.who) {
@@ -108,7 +135,7 @@ std::string format_entries_text(const EntryRows& rows, const char* tool, const c
         else
             // An entry that lets nobody through is worth a second look.
             who = list.empty() ? palette.paint("(nobody)", Tone::warning) : list;
-        out += fmt::format("{:<{}}  {}\n", row.entry, width, who);
+        out += fmt::format("{}{:<{}}  {}\n", tree_column(row.tree), row.entry, width, who);
     }
     return out;
 }
@@ -118,7 +145,15 @@ int run_allow(const EditOptions& o) {
 }
 
 int run_revoke(const EditOptions& o) {
-    return edit<GrantSpec>(o, "portauth", parse_grant_spec, [](const std::string& d, const GrantSpec& s, const std::vector<Principal>& p) { return grant_revoke(d, s, p); }, "revoked", true);
+    const PolicySources sources = sources_of(o.common);
+    return edit<GrantSpec>(o, "portauth", parse_grant_spec, [&](const std::string& d, const GrantSpec& s, const std::vector<Principal>& p) -> Status {
+        if (!sources.authbind_dir.empty()) {
+            auto merged = load_policy(sources);
+            if (!merged) return merged.error();
+            PA_TRY(refuse_authbind_grant(*merged, s));
+        }
+        return grant_revoke(d, s, p);
+    }, "revoked", true);
 }
 
 int run_reserve_add(const EditOptions& o) {
@@ -147,7 +182,7 @@ std::optional<std::string> reason_for(const std::map<std::string, std::string>& 
 }  // namespace
 
 int run_list(const Common& o) {
-    auto policy = load_policy(o.policy_dir);
+    auto policy = load_policy(sources_of(o));
     if (!policy) {
         report_error(policy.error());
         return kExitFailure;
@@ -155,20 +190,26 @@ int run_list(const Common& o) {
     const auto disabled = disabled_by_file(*policy);
     // A disabled grant is loaded in its closed form, which lets nobody through.
     EntryRows rows;
-    for (const auto& g : policy->port_grants)
-        rows.push_back({g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin), describe_exclusions(g.access)});
-    for (const auto& g : policy->addr_grants)
-        rows.push_back({g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin), describe_exclusions(g.access)});
+    const auto row = [&](const auto& g) {
+        return EntryRow{g.origin.str(), describe_access(g.access), reason_for(disabled, g.origin), describe_exclusions(g.access),
+                        tree_of(*policy, g.origin)};
+    };
+    for (const auto& g : policy->port_grants) rows.push_back(row(g));
+    for (const auto& g : policy->addr_grants) rows.push_back(row(g));
     for (const auto& f : policy->uid_grants)
         for (const auto& line : f.lines) {
             std::string addrs = line.addrs.low == line.addrs.high ? line.addrs.low.str()
                                                                    : line.addrs.low.str() + "-" + line.addrs.high.str();
             std::string ports = std::to_string(line.port_min) +
                                 (line.port_max != line.port_min ? "-" + std::to_string(line.port_max) : "");
-            rows.push_back({line.origin.str() + " (" + addrs + "," + ports + ")",
-                            {format_principal(user_principal(f.uid))}, reason_for(disabled, f.origin)});
+            rows.push_back({line.origin.str() + " (" + addrs + "," + ports + ")", {format_principal(user_principal(f.uid))},
+                            reason_for(disabled, f.origin), {}, tree_of(*policy, f.origin)});
         }
-    print_entries("portauth", o.json, rows, "grants");
+    const bool merged = !policy->authbind_dir.empty();
+    print_entries("portauth", o.json, rows, "grants", merged);
+    if (!o.json)
+        for (const auto& s : policy->shadowed)
+            std::printf("not enforced: %s, shadowed by the entry of the same name in %s\n", s.c_str(), policy->dir.c_str());
     return kExitOk;
 }
 
@@ -187,7 +228,7 @@ int run_reserve_list(const Common& o) {
         // root-exempt says; its closed form names root as the owner, which it is not.
         std::vector<std::string> who = reason ? std::vector<std::string>{format_principal(user_principal(0))} : describe_access(r.access);
         std::vector<std::string> excluded = reason ? std::vector<std::string>{} : describe_exclusions(r.access);
-        rows.push_back({format_reserve_spec(spec), std::move(who), std::move(reason), std::move(excluded)});
+        rows.push_back({format_reserve_spec(spec), std::move(who), std::move(reason), std::move(excluded), tree_of(*policy, r.origin)});
     }
     print_entries("portreserve", o.json, rows, "reservations");
     return kExitOk;

@@ -72,8 +72,12 @@ const char* tree_state_name(TreeComparison::State s) {
 TreeComparison compare_tree(const EngineStatus& st, const std::string& pin_dir) {
     TreeComparison t;
     if (!st.active || st.policy_dir.empty()) return t;
-    auto now = load_policy(st.policy_dir);
     auto enforced = enforced_policy(st, pin_dir);
+    // The authbind tree the enforced policy merged in, else the one that goes with its policy dir.
+    const std::string authbind_dir = enforced.policy && !enforced.policy->authbind_dir.empty()
+                                         ? enforced.policy->authbind_dir
+                                         : default_authbind_dir(st.policy_dir);
+    auto now = load_policy(PolicySources{st.policy_dir, authbind_dir});
     if (enforced.policy) t.disabled = enforced.policy->disabled;
     if (!now) {
         t.state = TreeComparison::State::refused;

@@ -21,6 +21,7 @@
 #include "engine/engine.hpp"
 #include "policy/model.hpp"
 #include "policy/snapshot.hpp"
+#include "policy/tree.hpp"
 
 namespace portauth {
 class Palette;
@@ -38,9 +39,15 @@ inline constexpr int kExitNotFound = 127;
 
 struct Common {
     std::string policy_dir;   // filled with the default when not given
+    std::optional<std::string> authbind_dir;   // --authbind-dir; unset: default_authbind_dir(policy_dir)
     std::string pin_dir;
     bool json = false;
 };
+
+// The trees the command reads its policy from (policy/tree.hpp).
+inline PolicySources sources_of(const Common& c) {
+    return {c.policy_dir, c.authbind_dir ? *c.authbind_dir : default_authbind_dir(c.policy_dir)};
+}
 
 struct ApplyOptions {
     Common common;
@@ -112,9 +119,12 @@ struct EntryRow {
     std::vector<std::string> who;
     std::optional<std::string> disabled_reason = std::nullopt;
     std::vector<std::string> excluded = {};   // policy/edit.hpp, describe_exclusions
+    std::string tree = {};                    // the directory the entry is in (policy/tree.hpp, tree_of)
 };
 using EntryRows = std::vector<EntryRow>;
 std::string format_entries_json(const EntryRows& rows);
-std::string format_entries_text(const EntryRows& rows, const char* tool, const char* what, const Palette& palette);
+// `show_tree`: a TREE column (when an authbind tree is merged in).
+std::string format_entries_text(const EntryRows& rows, const char* tool, const char* what, const Palette& palette,
+                                bool show_tree = false);
 
 }  // namespace portauth::cli

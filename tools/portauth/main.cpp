@@ -141,6 +141,11 @@ int main(int argc, char** argv) {
     auto add_policy_dir = [&](CLI::App* c) {
         c->add_option("--policy-dir", common.policy_dir, "policy tree (default $PORTAUTH_POLICY_DIR or /etc/portauth)");
     };
+    auto add_authbind_dir = [&](CLI::App* c) {
+        c->add_option("--authbind-dir", common.authbind_dir,
+                      "authbind's tree, merged under the policy dir (default $PORTAUTH_AUTHBIND_DIR, or /etc/authbind "
+                      "with the default policy dir; \"\" for none)");
+    };
     auto add_pin_dir = [&](CLI::App* c) {
         c->add_option("--pin-dir", common.pin_dir, "where the engine is pinned (default $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth)");
     };
@@ -149,6 +154,7 @@ int main(int argc, char** argv) {
     ApplyOptions apply_opts;
     auto* apply = app.add_subcommand("apply", "load the policy into the kernel, or replace the loaded one atomically");
     add_policy_dir(apply);
+    add_authbind_dir(apply);
     add_pin_dir(apply);
     add_json(apply);
     apply->footer(kApplyExamples);
@@ -168,6 +174,7 @@ int main(int argc, char** argv) {
     CheckOptions check_opts;
     auto* check = app.add_subcommand("check", "would a bind be allowed, by which entry, and why");
     add_policy_dir(check);
+    add_authbind_dir(check);
     add_json(check);
     add_pin_dir(check);
     check->footer(kCheckExamples);
@@ -182,6 +189,7 @@ int main(int argc, char** argv) {
     EditOptions edit_opts;
     auto add_edit = [&](CLI::App* c) {
         add_policy_dir(c);
+        add_authbind_dir(c);
         add_pin_dir(c);
         c->add_flag("--no-apply", edit_opts.no_apply, "only write the files; do not re-apply");
         c->add_option("SPEC", edit_opts.spec, "PORT or PORT@ADDR (IPv6 in brackets)")->required();
@@ -196,6 +204,7 @@ int main(int argc, char** argv) {
 
     auto* list = app.add_subcommand("list", "list the grants and who they let through");
     add_policy_dir(list);
+    add_authbind_dir(list);
     add_json(list);
     list->footer(kListExamples);
 
