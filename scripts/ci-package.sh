@@ -154,8 +154,11 @@ for field in "Provides: authbind" "Conflicts: authbind" "Replaces: authbind"; do
   dpkg-deb -f "$authbind_deb" "${field%%:*}" | grep -qx "${field#*: }" || fail "portauth-authbind has no '$field'"
 done
 dpkg-deb -f "$authbind_deb" Depends | grep -q 'portauth (= ' || fail "portauth-authbind does not depend on portauth (= version)"
-dpkg-deb -c "$authbind_deb" | grep -q ' \./usr/bin/authbind$' || fail "portauth-authbind has no /usr/bin/authbind"
-! dpkg-deb -c "$deb" | grep -q 'authbind' || fail "the portauth package ships authbind's files: $(dpkg-deb -c "$deb" | grep authbind)"
+# (the listings are read whole first: grep -q stopping early would kill dpkg-deb with SIGPIPE)
+authbind_files=$(dpkg-deb -c "$authbind_deb")
+portauth_files=$(dpkg-deb -c "$deb")
+grep -q ' \./usr/bin/authbind$' <<<"$authbind_files" || fail "portauth-authbind has no /usr/bin/authbind"
+! grep -q 'authbind' <<<"$portauth_files" || fail "the portauth package ships authbind's files: $(grep authbind <<<"$portauth_files")"
 
 # --- lintian ---------------------------------------------------------------------
 lintian --fail-on error --display-info "$deb" "$authbind_deb" >"$work/lintian.txt" 2>&1 || lint_rc=$?
