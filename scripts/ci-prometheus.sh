@@ -44,6 +44,9 @@ if [ -z "${PORTAUTH_SANDBOX_DIR:-}" ]; then
   log "$("$promtool" --version 2>&1 | head -n 1)"
   (cd "$src/share/prometheus" && "$promtool" check rules portauth-alerts.yml) || fail "promtool check rules"
   (cd "$src/share/prometheus" && "$promtool" test rules portauth-alerts.test.yml) || fail "promtool test rules"
+  # The unit test that feeds hostile entry names to the metrics file, with promtool's parser this time.
+  PORTAUTH_PROMTOOL=$promtool "$build/tests/portwatch_unit_tests" --gtest_filter='PortwatchMetrics.HostileEntryNamesCannotBreakTheFile' \
+    --gtest_brief=1 || fail "hostile entry names in the metrics file"
   PROMTOOL=$promtool "$SANDBOX" "$self" "$@"
   exit
 fi
@@ -63,11 +66,17 @@ trap cleanup EXIT
 
 "$PORTRESERVE" add --no-apply --policy-dir "$policy" udp/5060 51060 >/dev/null
 "$PORTAUTH" apply --policy-dir "$policy" --pin-dir "$pins" --cgroup "$cgroup" >/dev/null
-# A bind the reservation refuses, made in the governed cgroup by another uid.
-if sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cgroup" setpriv --reuid=51999 --regid=51999 --clear-groups \
-    python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("0.0.0.0", 5060))' 2>/dev/null; then
-  fail "uid 51999 bound the reserved udp/5060"
-fi
+# A bind the reservation refuses, made in the governed cgroup by another uid:
+# exit 13 only for EACCES from bind(2) itself (not a python3 it cannot run).
+rc=0
+sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cgroup" setpriv --reuid=51999 --regid=51999 --clear-groups \
+  /usr/bin/python3 -c '
+import errno, socket, sys
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("0.0.0.0", 5060))
+except OSError as e:
+    sys.exit(13 if e.errno == errno.EACCES else 1)' || rc=$?
+[ "$rc" = 13 ] || fail "uid 51999's bind of the reserved udp/5060: exit $rc, not refused with EACCES"
 "$PORTWATCH" run --interval 0.5 --policy-dir "$policy" --pin-dir "$pins" --db "$scratch/portwatch.db" \
   --metrics-file "$metrics" >"$scratch/portwatch.log" 2>&1 &
 watch_pid=$!
@@ -76,8 +85,9 @@ sleep 1
 [ -s "$metrics" ] || { cat "$scratch/portwatch.log" >&2; fail "portwatch run wrote no $metrics"; }
 "$PROMTOOL" check metrics <"$metrics" || { cat "$metrics" >&2; fail "promtool check metrics"; }
 for want in 'portwatch_enforcement_active 1' 'portwatch_squatters 0' 'portwatch_record_writable 1' \
-            'portwatch_refusal_events_dropped_total 0'; do
-  grep -qx "$want" "$metrics" || { cat "$metrics" >&2; fail "the metrics lack '$want'"; }
+            'portwatch_refusal_events_dropped_total 0' 'portwatch_policy_generation 1' \
+            'portwatch_entry_denied_binds_total{entry="reserve/udp/5060",proto="udp",port="5060"} 1'; do
+  grep -qxF "$want" "$metrics" || { cat "$metrics" >&2; fail "the metrics lack '$want'"; }
 done
 log "promtool check metrics: $(grep -c '^portwatch_' "$metrics") series, lint clean; the alerts' series are there"
 log "OK"

@@ -4,6 +4,7 @@
 if(TARGET portwatch_lib)
   file(GLOB PORTWATCH_UNIT_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/portwatch/unit*.cpp)
   add_executable(portwatch_unit_tests ${PORTWATCH_UNIT_SOURCES})
+  target_include_directories(portwatch_unit_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/integration)   # fake_journal.hpp
   target_link_libraries(portwatch_unit_tests PRIVATE portwatch_lib GTest::gtest GTest::gtest_main)
   gtest_discover_tests(portwatch_unit_tests TEST_PREFIX "unit." DISCOVERY_TIMEOUT 60)
 

@@ -20,9 +20,12 @@
 
 #include "common/escape.hpp"
 #include "common/fd.hpp"
+#include "engine/engine.hpp"
 #include "engine/events.hpp"
+#include "engine/last_good.hpp"
 #include "policy/tree.hpp"
 #include "portwatch/aggregate.hpp"
+#include "portwatch/journal_events.hpp"
 #include "portwatch/metrics.hpp"
 #include "portwatch/policy_source.hpp"
 
@@ -60,13 +63,6 @@ int ms_until(Clock::time_point t, Clock::time_point now) {
     return static_cast<int>(std::min<long long>(left + 1, 1000));
 }
 
-std::string refusal_line(const EventRecord& r, bool recorded) {
-    return "refused bind" + std::string(r.kind == "grant_miss" ? " (grant miss)" : "") + ": " + describe(r) + " user " +
-           escape_untrusted(r.user) + " comm '" + escape_untrusted(r.comm) + "' by " +
-           (r.entry.empty() ? std::string("the policy") : escape_untrusted(r.entry)) + (recorded ? "" : " (not recorded)") +
-           "; further refusals of this key are counted, one row per " + std::to_string(kAggregationWindowMs / 1000) + " s";
-}
-
 struct PendingKill {
     KillJob job;
     EventRecord record;     // for the hook and the log
@@ -102,7 +98,8 @@ public:
             if (!add(fd)) return fail(sys_error("cannot set up the event loop"));
         if (hooks_ && !add(hooks_->fd())) return fail(sys_error("cannot set up the event loop"));
         log_.info("watching " + std::to_string(policy_.reservations.size()) + " reservations from '" + o_.scan.policy_dir + "' every " +
-                  fmt_seconds(o_.interval_seconds) + "s; record '" + o_.scan.db + "'; action " + action_name(settings_.action));
+                  fmt_seconds(o_.interval_seconds) + "s; record '" + o_.scan.db + "'; action " + action_name(settings_.action) +
+                  "; metrics " + (o_.metrics_file ? "'" + *o_.metrics_file + "'" : std::string("not written")));
         if (startup_record_error_) record_failed(*startup_record_error_);
         open_events();
         last_flush_ = Clock::now();
@@ -127,7 +124,10 @@ public:
             serve_kills();
             serve_hooks();
             read_events();
-            if (aggregator_.pending_keys() > 0 && Clock::now() - last_flush_ >= milliseconds(kFlushMs)) flush();
+            if (aggregator_.pending_keys() > 0 && Clock::now() - last_flush_ >= milliseconds(kFlushMs)) {
+                flush();
+                say_suppressed();
+            }
         }
     }
 
@@ -237,7 +237,7 @@ private:
 
     void on_refusal(const RefusalEvent& e) {
         refused_total_ += 1 + uint64_t{e.suppressed};
-        if (const EventRecord* fresh = aggregator_.add(e, boot_offset_)) log_.warn(refusal_line(*fresh, db_ && record_writable_));
+        if (const EventRecord* fresh = aggregator_.add(e, boot_offset_)) say(refusal_event(*fresh, db_ && record_writable_));
     }
 
     // The database, or null when it cannot be written; `reopen` (at most once
@@ -259,14 +259,36 @@ private:
         if (record_damaged(e)) db_.reset();
         if (record_problem_ == e.message()) return;
         record_problem_ = e.message();
-        log_.error(e.message() + "; still watching: " + kNotRecorded);
+        log_.event(database_error_event(o_.scan.db, e.message(), e.message() + "; still watching: " + kNotRecorded));
     }
 
     void record_worked() {
         record_writable_ = true;
         if (!record_problem_) return;
         record_problem_.reset();
-        log_.info("database '" + o_.scan.db + "' can be written again: recording resumes");
+        log_.event(database_recovered_event(o_.scan.db));
+    }
+
+    // An event for the log and the journal, within its kind's budget.
+    void say(const WatchEvent& e) {
+        if (budget_.allow(e.event, now_ms())) log_.event(e);
+    }
+
+    // What the budget held back in windows that have ended, one entry per kind.
+    void say_suppressed() {
+        for (const auto& [event, n] : budget_.ended(now_ms())) log_.event(suppressed_event(event, n, budget_.window_ms()));
+    }
+
+    // The policy that names the enforced entries (for the metrics' proto and
+    // port labels): the one the kernel enforces, read again only when the
+    // generation changes, else the watched one.
+    const Policy* enforced_policy_for(const EngineStatus& st) {
+        if (!st.active) return &policy_;
+        if (st.generation != enforced_generation_) {
+            enforced_generation_ = st.generation;
+            enforced_ = enforced_policy(st, o_.pin_dir).policy;
+        }
+        return enforced_ ? &*enforced_ : &policy_;
     }
 
     // The refusals folded since the last flush, in one batch.
@@ -321,7 +343,7 @@ private:
             }
             auto& p = it->second;
             const std::string& result = p.job.result();
-            log_.warn("action kill on " + describe(p.record) + ": " + result);
+            say(action_event(p.record, "kill", result));
             // The row by its id: the squat may be gone from memory already (the scan after the kill saw the port free).
             Database* db = record(false);
             (void)record_action(nullptr, memory_, it->first, "kill", result);
@@ -371,9 +393,12 @@ private:
         Metrics m;
         m.squatters = result->squatters.size();
         {
-            std::map<std::tuple<std::string, Proto, uint16_t>, uint64_t> by_port;
-            for (const auto& q : result->squatters) ++by_port[{q.entry, q.socket.proto, q.socket.port}];
-            for (const auto& [k, n] : by_port) m.squatters_by_port.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), n});
+            std::map<Metrics::SquatGroup, uint64_t> groups;
+            for (const auto& q : result->squatters) ++groups[{q.entry, proto_name(q.socket.proto), q.socket.port, 0}];
+            for (const auto& [g, n] : groups) {
+                m.squatters_by_entry.push_back(g);
+                m.squatters_by_entry.back().sockets = n;
+            }
         }
         m.scan_duration_seconds = result->scan_ms / 1000.0;
         m.sockets_scanned = result->sockets_scanned;
@@ -383,7 +408,8 @@ private:
         auto pass = handle_scan(db, std::move(*result), settings_, memory_, busy);
         if (pass.record_error) record_failed(*pass.record_error);
         else if (db) record_worked();
-        log_pass(pass, log_);
+        log_pass(pass, log_, &budget_);
+        say_suppressed();
         for (auto& o : pass.squats) {
             const std::string key = squat_key(o.record);
             if (o.wants_kill) {
@@ -419,15 +445,8 @@ private:
         m.policy_disabled_entries = policy_.disabled.size();
         for (const auto& d : policy_.disabled) m.disabled_entries.push_back({d.origin.str(), d.reason});
         m.policy_tree_refused = tree_refused_;
-        const auto facts = enforcement_facts(o_.pin_dir);
-        m.enforcement_active = facts.active;
-        m.policy_fallback = facts.fallback;
-        if (facts.generation) {
-            m.policy_generation = facts.generation;
-            const auto now = static_cast<double>(std::time(nullptr));
-            m.policy_age_seconds = std::max(0.0, now - static_cast<double>(facts.applied_at));
-        }
-        for (const auto& r : facts.rules) m.entries.push_back({r.name, r.allowed, r.denied});
+        if (auto st = engine_status(o_.pin_dir)) add_enforcement(m, *st, enforced_policy_for(*st), now_ms() / 1000);
+        for (const auto& [event, n] : budget_.suppressed_total()) m.log_events_suppressed.emplace_back(event, n);
         if (o_.metrics_file)
             if (auto st = write_metrics(*o_.metrics_file, m); !st) log_.error(st.error().message());
     }
@@ -447,6 +466,9 @@ private:
     std::unique_ptr<EventReader> events_;
     bool events_missing_logged_ = false;
     RefusalAggregator aggregator_;
+    EventBudget budget_;
+    uint32_t enforced_generation_ = 0;
+    std::optional<Policy> enforced_;   // for enforced_generation_, when on record
     int64_t boot_offset_ = 0;
     EventStats kernel_;
     uint64_t refused_total_ = 0, recorded_total_ = 0, rows_written_ = 0;
@@ -466,14 +488,14 @@ OpenOptions write_options(const WatchSettings& s, bool check_integrity) {
     return o;
 }
 
-void log_pass(const PassOutcome& pass, WatchLog& log) {
+void log_pass(const PassOutcome& pass, WatchLog& log, EventBudget* budget) {
+    const int64_t now = now_ms();
+    auto say = [&](const WatchEvent& e) {
+        if (!budget || budget->allow(e.event, now)) log.event(e);
+    };
     for (const auto& o : pass.squats) {
-        const auto& r = o.record;
-        if (o.is_new)
-            log.warn("squatter: " + describe(r) + " user " + escape_untrusted(r.user) + " comm '" + escape_untrusted(r.comm) + "' exe '" +
-                     escape_untrusted(r.exe) + "' on " + escape_untrusted(r.entry) + " (" + (o.recorded ? "first seen" : "not recorded") +
-                     "), judged by the " + (r.identity.empty() ? std::string("socket") : r.identity));
-        if (o.action_result && o.result_changed) log.warn("action " + r.action + " on " + describe(r) + ": " + *o.action_result);
+        if (o.is_new) say(squat_event(o));
+        if (o.action_result && o.result_changed) say(action_event(o.record, o.record.action, *o.action_result));
     }
     if (pass.pruned > 0) log.info("pruned " + std::to_string(pass.pruned) + " events past retention");
 }

@@ -35,8 +35,10 @@ inline constexpr int kFlushMs = 1000;
 // The whole daemon; returns the exit status (options.hpp).
 int run_watch_daemon(const RunOptions& options, WatchLog& log);
 
-// Shared by scan and run: one line per new squat and per action result that changed.
-void log_pass(const PassOutcome& pass, WatchLog& log);
+class EventBudget;
+// Shared by scan and run: one event (journal_events.hpp) per new squat and per
+// action result that changed, within `budget` when there is one.
+void log_pass(const PassOutcome& pass, WatchLog& log, EventBudget* budget = nullptr);
 // One line per hook run that failed, timed out or printed something (escaped).
 void log_hook(const HookFinished& f, WatchLog& log);
 // The database's options for scan and run.

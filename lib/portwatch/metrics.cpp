@@ -1,17 +1,41 @@
 #include "portwatch/metrics.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "common/atomic_file.hpp"
+#include "common/escape.hpp"
+#include "engine/engine.hpp"
+#include "policy/model.hpp"
 
 namespace portauth::watch {
 
 namespace {
 
-void series(std::string& out, const char* name, const char* type, const char* help, const std::string& value) {
+void family(std::string& out, const char* name, const char* type, const char* help) {
     out.append("# HELP ").append(name).append(" ").append(help).append("\n");
     out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+void series(std::string& out, const char* name, const char* type, const char* help, const std::string& value) {
+    family(out, name, type, help);
     out.append(name).append(" ").append(value).append("\n");
+}
+
+using Labels = std::initializer_list<std::pair<const char*, const std::string*>>;
+
+// NAME{a="...",b="..."} VALUE, every label value escaped.
+void sample(std::string& out, const char* name, Labels labels, const std::string& value) {
+    out.append(name).append("{");
+    const char* sep = "";
+    for (const auto& [label, v] : labels) {
+        out.append(sep).append(label).append("=\"").append(label_value(*v)).append("\"");
+        sep = ",";
+    }
+    out.append("} ").append(value).append("\n");
 }
 
 std::string seconds(double s) {
@@ -20,51 +44,48 @@ std::string seconds(double s) {
     return buf;
 }
 
-bool all_digits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+std::string port_text(uint16_t lo, uint16_t hi) { return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi); }
 
-// "80", "6000-6099": ports as the entry spells them; "" for anything else.
-std::string port_text(const std::string& s) {
-    const auto dash = s.find('-');
-    if (dash == std::string::npos) return all_digits(s) ? s : "";
-    return all_digits(s.substr(0, dash)) && all_digits(s.substr(dash + 1)) ? s : "";
-}
+struct EntryLabels {
+    std::string proto, port;
+};
 
-// {entry="...",proto="...",port="..."}
-std::string entry_label_set(const std::string& entry, const std::string& proto, const std::string& port) {
-    return "{entry=\"" + label_value(entry) + "\",proto=\"" + label_value(proto) + "\",port=\"" + label_value(port) + "\"}";
+// The kernel names a rule by its entry (engine/compile.cpp), cut to PA_RULE_NAME_LEN - 1 bytes.
+std::map<std::string, EntryLabels> entry_labels(const Policy& p) {
+    std::map<std::string, EntryLabels> out;
+    auto put = [&](const Origin& o, std::string proto, std::string port) {
+        out.emplace(o.str().substr(0, PA_RULE_NAME_LEN - 1), EntryLabels{std::move(proto), std::move(port)});
+    };
+    for (const auto& r : p.reservations) put(r.origin, proto_name(r.proto), port_text(r.port_min, r.port_max));
+    for (const auto& g : p.port_grants) put(g.origin, "any", std::to_string(g.port));
+    for (const auto& g : p.addr_grants) put(g.origin, "any", std::to_string(g.port));
+    for (const auto& f : p.uid_grants)
+        for (const auto& l : f.lines) put(l.origin, "any", port_text(l.port_min, l.port_max));
+    return out;
 }
 
 }  // namespace
 
-EntryLabels entry_labels(const std::string& entry) {
-    EntryLabels l;
-    if (entry.rfind("reserve/", 0) == 0) {
-        const std::string rest = entry.substr(8);
-        const auto slash = rest.find('/');
-        if (slash == std::string::npos) return l;
-        const std::string proto = rest.substr(0, slash);
-        if (proto != "tcp" && proto != "udp") return l;
-        l.proto = proto;
-        l.port = port_text(rest.substr(slash + 1, rest.find('@', slash) - slash - 1));
-        return l;
+std::optional<std::string> default_metrics_file(const std::string& dir) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+    return dir + "/" + kTextfileName;
+}
+
+void add_enforcement(Metrics& m, const EngineStatus& st, const Policy* policy, int64_t now_seconds) {
+    m.enforcement_active = st.active;
+    m.policy_fallback = st.active && st.fallback;
+    m.entry_binds.emplace();
+    if (!st.active) return;
+    m.policy_generation = st.generation;
+    m.policy_applied_at = st.applied_at;
+    m.policy_age_seconds = std::max(0.0, static_cast<double>(now_seconds) - static_cast<double>(st.applied_at));
+    const auto labels = policy ? entry_labels(*policy) : std::map<std::string, EntryLabels>{};
+    for (const auto& r : st.rules) {
+        const auto it = labels.find(r.name);
+        const EntryLabels l = it == labels.end() ? EntryLabels{} : it->second;
+        m.entry_binds->push_back({r.name, l.proto, l.port, r.allowed, r.denied});
     }
-    l.proto = "any";   // grants cover tcp and udp alike
-    if (entry.rfind("byport/", 0) == 0) {
-        std::string port = entry.substr(7);
-        if (!port.empty() && port[0] == '!') port.erase(0, 1);
-        l.port = port_text(port);
-    } else if (entry.rfind("byaddr/", 0) == 0) {
-        const auto sep = entry.find_last_of(",:");
-        if (sep != std::string::npos) l.port = port_text(entry.substr(sep + 1));
-    } else if (entry.rfind("byuid/", 0) == 0) {
-        const auto open = entry.find(" (");
-        const auto comma = entry.rfind(',');
-        if (open != std::string::npos && comma != std::string::npos && comma > open && entry.back() == ')')
-            l.port = port_text(entry.substr(comma + 1, entry.size() - comma - 2));
-    } else {
-        l.proto.clear();
-    }
-    return l;
 }
 
 std::string label_value(const std::string& s) {
@@ -76,6 +97,8 @@ std::string label_value(const std::string& s) {
         size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
         for (size_t k = 1; len && k < len; ++k)
             if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) len = 0;
+        // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either (promtool refuses them).
+        if (len > 1 && !valid_utf8(std::string_view(s).substr(i, len))) len = 0;
         if (c == '\\') out += "\\\\";
         else if (c == '"') out += "\\\"";
         else if (c == '\n') out += "\\n";
@@ -99,6 +122,12 @@ std::string format_metrics(const Metrics& m) {
     std::string out;
     series(out, "portwatch_squatters", "gauge", "Sockets holding a reserved port against the policy, at the last scan.",
            std::to_string(m.squatters));
+    family(out, "portwatch_squatter_sockets", "gauge",
+           "Sockets holding a reserved port against the policy at the last scan, by reservation entry, protocol and port.");
+    for (const auto& g : m.squatters_by_entry) {
+        const std::string port = std::to_string(g.port);
+        sample(out, "portwatch_squatter_sockets", {{"entry", &g.entry}, {"proto", &g.proto}, {"port", &port}}, std::to_string(g.sockets));
+    }
     series(out, "portwatch_refused_binds_total", "counter",
            "Binds the kernel refused, seen since portwatch started (delivered events plus the refusals folded into them).",
            std::to_string(m.refused_binds_total));
@@ -130,13 +159,8 @@ std::string format_metrics(const Metrics& m) {
     if (m.policy_disabled_entries)
         series(out, "portwatch_policy_disabled_entries", "gauge", "Policy entries disabled (closed) by the loader's hygiene checks.",
                std::to_string(*m.policy_disabled_entries));
-    if (!m.disabled_entries.empty()) {
-        out += "# HELP portwatch_policy_entry_disabled 1 for each policy entry that fails closed, with why.\n"
-               "# TYPE portwatch_policy_entry_disabled gauge\n";
-        for (const auto& d : m.disabled_entries)
-            out.append("portwatch_policy_entry_disabled{entry=\"").append(label_value(d.entry)).append("\",reason=\"")
-                .append(label_value(d.reason)).append("\"} 1\n");
-    }
+    family(out, "portwatch_policy_entry_disabled", "gauge", "1 for each policy entry that fails closed, with why.");
+    for (const auto& d : m.disabled_entries) sample(out, "portwatch_policy_entry_disabled", {{"entry", &d.entry}, {"reason", &d.reason}}, "1");
     series(out, "portwatch_policy_tree_refused", "gauge",
            "1 when the tree is refused and portwatch watches the policy the kernel enforces from it instead.",
            m.policy_tree_refused ? "1" : "0");
@@ -148,30 +172,29 @@ std::string format_metrics(const Metrics& m) {
                "1 when the enforced policy is the last good one, loaded because the tree was refused at apply.",
                *m.policy_fallback ? "1" : "0");
     if (m.policy_generation)
-        series(out, "portwatch_policy_generation", "gauge",
-               "The enforced policy's generation: one more at each portauth apply to the pin dir.", std::to_string(*m.policy_generation));
+        series(out, "portwatch_policy_generation", "gauge", "The generation of the enforced policy (each apply adds one).",
+               std::to_string(*m.policy_generation));
+    if (m.policy_applied_at)
+        series(out, "portwatch_policy_applied_timestamp_seconds", "gauge", "When the enforced policy was applied, seconds since the epoch.",
+               std::to_string(*m.policy_applied_at));
     if (m.policy_age_seconds)
-        series(out, "portwatch_policy_age_seconds", "gauge", "Seconds since the enforced policy was applied.", seconds(*m.policy_age_seconds));
-    if (!m.entries.empty()) {
-        for (const bool allowed : {true, false}) {
-            const char* name = allowed ? "portwatch_entry_allowed_binds_total" : "portwatch_entry_denied_binds_total";
-            out.append("# HELP ").append(name).append(allowed ? " Binds the kernel let through on this policy entry since it was loaded.\n"
-                                                               : " Binds the kernel refused on this policy entry since it was loaded.\n");
-            out.append("# TYPE ").append(name).append(" counter\n");
-            for (const auto& e : m.entries) {
-                const EntryLabels l = entry_labels(e.entry);
-                out.append(name).append(entry_label_set(e.entry, l.proto, l.port)).append(" ")
-                    .append(std::to_string(allowed ? e.allowed : e.denied)).append("\n");
-            }
-        }
+        series(out, "portwatch_policy_age_seconds", "gauge", "Seconds since the enforced policy was applied, at the last scan.",
+               seconds(*m.policy_age_seconds));
+    if (m.entry_binds) {
+        family(out, "portwatch_entry_allowed_binds_total", "counter",
+               "Binds the kernel allowed by this policy entry (its counters, kept across applies; portauth status shows them).");
+        for (const auto& e : *m.entry_binds)
+            sample(out, "portwatch_entry_allowed_binds_total", {{"entry", &e.entry}, {"proto", &e.proto}, {"port", &e.port}},
+                   std::to_string(e.allowed));
+        family(out, "portwatch_entry_denied_binds_total", "counter",
+               "Binds the kernel refused because of this policy entry (its counters, kept across applies; portauth status shows them).");
+        for (const auto& e : *m.entry_binds)
+            sample(out, "portwatch_entry_denied_binds_total", {{"entry", &e.entry}, {"proto", &e.proto}, {"port", &e.port}},
+                   std::to_string(e.denied));
     }
-    if (!m.squatters_by_port.empty()) {
-        out += "# HELP portwatch_squatter_sockets Sockets holding a reserved port against the policy at the last scan, by reservation and port.\n"
-               "# TYPE portwatch_squatter_sockets gauge\n";
-        for (const auto& q : m.squatters_by_port)
-            out.append("portwatch_squatter_sockets").append(entry_label_set(q.entry, proto_name(q.proto), std::to_string(q.port)))
-                .append(" ").append(std::to_string(q.sockets)).append("\n");
-    }
+    family(out, "portwatch_log_events_suppressed_total", "counter",
+           "Log lines and journal entries not sent because their kind's budget for the minute was spent (counted, and in the database).");
+    for (const auto& [event, n] : m.log_events_suppressed) sample(out, "portwatch_log_events_suppressed_total", {{"event", &event}}, std::to_string(n));
     return out;
 }
 

@@ -1,8 +1,15 @@
 // portwatch's metrics file: Prometheus text format, written whole after each
-// scan of `portwatch run --metrics-file PATH`.
+// scan of `portwatch run` (--metrics-file PATH; by default kTextfileDir's
+// portwatch.prom when that directory exists, node_exporter's textfile
+// collector as Debian's prometheus-node-exporter sets it up).
 //
 // The file is written with write_file_atomically (common/atomic_file.hpp),
-// mode 0644: a symlink planted at PATH is replaced, never followed.
+// mode 0644 (node_exporter runs as the prometheus user): a symlink planted
+// at PATH is replaced, never followed.
+//
+// Every family has its HELP and TYPE lines; counters end in _total; label
+// values pass label_value(). Labelled families come whole or not at all:
+// the per-entry kernel counters are left out when the engine cannot be read.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +20,19 @@
 #include "common/result.hpp"
 #include "policy/model.hpp"
 
+namespace portauth {
+struct EngineStatus;
+struct Policy;
+}
+
 namespace portauth::watch {
+
+// Where Debian's prometheus-node-exporter reads *.prom files (its README.textfile).
+inline constexpr const char* kTextfileDir = "/var/lib/prometheus/node-exporter";
+inline constexpr const char* kTextfileName = "portwatch.prom";
+// The metrics file when --metrics-file is not given: DIR/portwatch.prom when
+// `dir` (kTextfileDir) is a directory, else none (nothing is written).
+std::optional<std::string> default_metrics_file(const std::string& dir = kTextfileDir);
 
 struct Metrics {
     uint64_t squatters = 0;
@@ -37,33 +56,34 @@ struct Metrics {
     bool policy_tree_refused = false;   // watching the enforced policy because the tree is refused
     // From the engine at --pin-dir; unset when it cannot be read.
     std::optional<bool> enforcement_active, policy_fallback;
-    std::optional<uint32_t> policy_generation;   // set with an active policy
-    std::optional<double> policy_age_seconds;
-    // The kernel's counters per entry of the enforced policy, and the
-    // squatters of the last scan per reservation; names come from files.
-    struct EntryCounters {
-        std::string entry;
+    std::optional<uint32_t> policy_generation;     // the generation enforcing (while active)
+    std::optional<uint64_t> policy_applied_at;     // when it was applied, seconds since the epoch
+    std::optional<double> policy_age_seconds;      // now minus that
+    // The kernel's per-entry bind counters (what `portauth status` shows), with
+    // the entry's protocol ("tcp", "udp", "any") and port ("80", "5060-5070")
+    // from the policy; set (maybe empty) when the engine could be read.
+    struct EntryBinds {
+        std::string entry, proto, port;
         uint64_t allowed = 0, denied = 0;
     };
-    std::vector<EntryCounters> entries;
-    struct SquatterCount {
-        std::string entry;
-        Proto proto = Proto::tcp;
+    std::optional<std::vector<EntryBinds>> entry_binds;
+    // Squatting sockets at the last scan, by the reservation's entry and the socket's proto and port.
+    struct SquatGroup {
+        std::string entry, proto;
         uint16_t port = 0;
         uint64_t sockets = 0;
+        friend auto operator<=>(const SquatGroup&, const SquatGroup&) = default;
     };
-    std::vector<SquatterCount> squatters_by_port;
+    std::vector<SquatGroup> squatters_by_entry;
+    // Log and journal events not sent because their kind's budget was spent (journal_events.hpp's EventBudget).
+    std::vector<std::pair<std::string, uint64_t>> log_events_suppressed;
 };
 
-// The proto and port labels of a policy entry's name: "reserve/udp/5060"
-// gives udp and 5060, "reserve/tcp/6000-6099@::1" tcp and 6000-6099,
-// "byport/!600" and "byaddr/::1,80" any (grants cover both) and the port,
-// "byuid/1001:1 (0.0.0.0/0,8000-8099)" any and the line's ports; what does not
-// parse gives "" (the entry label still names it).
-struct EntryLabels {
-    std::string proto, port;
-};
-EntryLabels entry_labels(const std::string& entry);
+// Fills enforcement_active, policy_fallback, policy_generation,
+// policy_applied_at, policy_age_seconds and entry_binds from the engine's
+// status; protocols and ports come from `policy` (the enforced one, or the
+// watched one standing in for it), entries it does not name get "" for both.
+void add_enforcement(Metrics& m, const EngineStatus& status, const Policy* policy, int64_t now_seconds);
 
 // A Prometheus label value: backslash, double quote and newline escaped as
 // the text format says, and control bytes, bytes that are not UTF-8 and '%'

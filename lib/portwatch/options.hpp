@@ -18,6 +18,9 @@
 
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "common/journal.hpp"
 
 namespace portauth::watch {
 
@@ -59,13 +62,26 @@ struct CheckOptions {
     std::string db = kDefaultDb;
 };
 
-// Where the library's daemon and passes log (the tool gives spdlog; tests may capture).
+// An event worth a structured journal entry (journal_events.hpp makes them):
+// the line stderr has, at its priority, with MESSAGE_ID, PORTAUTH_EVENT and
+// the event's PORTAUTH_* fields.
+struct WatchEvent {
+    Priority priority = Priority::info;
+    std::string event;     // PORTAUTH_EVENT
+    std::string message;   // the log line, escaped where it was made
+    std::vector<JournalField> fields;
+};
+
+// Where the library's daemon and passes log (the tool gives spdlog and the
+// journal, journal_events.hpp's JournalLog; tests may capture).
 struct WatchLog {
     virtual ~WatchLog() = default;
     virtual void debug(const std::string& line) = 0;
     virtual void info(const std::string& line) = 0;
     virtual void warn(const std::string& line) = 0;
     virtual void error(const std::string& line) = 0;
+    // By default the message alone, at its priority's level.
+    virtual void event(const WatchEvent& e);
 };
 
 }  // namespace portauth::watch

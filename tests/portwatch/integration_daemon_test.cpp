@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -237,6 +238,8 @@ protected:
         log_ = box_->tmp() + "/daemon.log";
         std::vector<std::string> args = {PORTWATCH_BIN, "run", "--policy-dir", box_->policy_dir(), "--db", db_, "--pin-dir", box_->pin_dir(),
                                          "--interval", "0.2"};
+        // Never the host's node_exporter directory (the default where it exists).
+        if (std::find(extra.begin(), extra.end(), "--metrics-file") == extra.end()) args.insert(args.end(), {"--metrics-file", ""});
         args.insert(args.end(), extra.begin(), extra.end());
         daemon_ = fork();
         if (daemon_ == 0) {

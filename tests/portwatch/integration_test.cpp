@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "fake_journal.hpp"
 #include "portwatch/sockdiag.hpp"
 #include "sandbox.hpp"
 
@@ -189,6 +190,8 @@ protected:
     void daemon_start(std::vector<std::string> extra, bool without_dac_override = false) {
         log_ = box_->tmp() + "/daemon.log";
         std::vector<std::string> args = {PORTWATCH_BIN, "run", "--policy-dir", box_->policy_dir(), "--db", db_, "--pin-dir", box_->pin_dir()};
+        // Never the host's node_exporter directory (the default where it exists).
+        if (std::find(extra.begin(), extra.end(), "--metrics-file") == extra.end()) args.insert(args.end(), {"--metrics-file", ""});
         args.insert(args.end(), extra.begin(), extra.end());
         daemon_ = fork();
         if (daemon_ == 0) {
@@ -689,6 +692,128 @@ TEST_F(PortwatchDatabase, DamagedDatabaseIsRefusedByEveryCommandAndNeverTouched)
     EXPECT_TRUE(wait_for([&] { return report_json().find("\"port\":5060") != std::string::npos; }, 5s)) << slurp(log_);
     EXPECT_EQ(daemon_stop(SIGTERM), 0);
     EXPECT_EQ(slurp(damaged), cases[2].second);
+}
+
+// Issue 14: what a fleet's monitoring reads. The metrics file carries the
+// kernel's per-entry counters (the numbers `portauth status` shows) with the
+// entry's protocol and port, and the squatters by entry and port.
+TEST_F(Portwatch, TheMetricsFileCountsEachEntrysBindsAndSquatters) {
+    reserve("reserve/tcp/6000");
+    reserve("reserve/udp/5060");
+    auto applied = box_->apply();
+    ASSERT_EQ(applied.status, 0) << applied.err;
+    EXPECT_EQ(box_->bind({51001, 51001, {}}, "tcp", "127.0.0.1", 6000), EACCES);
+    EXPECT_EQ(box_->bind({51000, 51000, {}}, "tcp", "127.0.0.1", 6000), 0);
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}});   // outside the enforced cgroup: only portwatch sees it
+    const std::string metrics = box_->tmp() + "/metrics.prom";
+    daemon_start({"--interval", "0.3", "--metrics-file", metrics});
+    ASSERT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_squatters 1\n") != std::string::npos; }, 5s)) << slurp(log_);
+    std::string m = slurp(metrics);
+    const std::string labels = "{entry=\"reserve/tcp/6000\",proto=\"tcp\",port=\"6000\"}";
+    EXPECT_NE(m.find("\nportwatch_entry_denied_binds_total" + labels + " 1\n"), std::string::npos) << "one refused bind\n" << m;
+    // The same numbers as portauth status.
+    auto status = box_->portauth({"status", "--json"});
+    ASSERT_EQ(status.status, 0) << status.err;
+    const std::string key = "\"entry\":\"reserve/tcp/6000\",\"allowed\":";
+    const size_t at = status.out.find(key);
+    ASSERT_NE(at, std::string::npos) << status.out;
+    const std::string allowed = status.out.substr(at + key.size(), status.out.find(',', at + key.size()) - at - key.size());
+    EXPECT_EQ(allowed, "1") << status.out;
+    EXPECT_NE(m.find("\nportwatch_entry_allowed_binds_total" + labels + " " + allowed + "\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("\nportwatch_entry_denied_binds_total{entry=\"reserve/udp/5060\",proto=\"udp\",port=\"5060\"} 0\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("\nportwatch_squatter_sockets{entry=\"reserve/udp/5060\",proto=\"udp\",port=\"5060\"} 1\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("\nportwatch_enforcement_active 1\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("\nportwatch_policy_generation 1\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("\nportwatch_policy_age_seconds "), std::string::npos) << m;
+    // Counters move at the next scan.
+    EXPECT_EQ(box_->bind({51001, 51001, {}}, "tcp", "127.0.0.1", 6000), EACCES);
+    EXPECT_TRUE(wait_for([&] { return slurp(metrics).find("\nportwatch_entry_denied_binds_total" + labels + " 2\n") != std::string::npos; }, 5s))
+        << slurp(metrics);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+}
+
+// Issue 14: portwatch's events as structured journal entries (docs/journal.md),
+// read back from the Sandbox's $PORTAUTH_JOURNAL_SOCKET: database trouble and
+// recovery, a squat, the kill it got, and a burst of refused binds as one entry.
+TEST_F(PortwatchDatabase, SquatsRefusalsActionsAndDatabaseTroubleAreJournalEntries) {
+    using fake_journal::field;
+    using fake_journal::of_event;
+    reserve("reserve/udp/5060");
+    reserve("reserve/tcp/6000");
+    fake_journal::FakeJournal journal(box_->journal_socket());
+    const std::string dir = make_dir("ro");
+    db_ = dir + "/portwatch.db";
+    make_read_only(dir);
+    auto applied = box_->apply();
+    ASSERT_EQ(applied.status, 0) << applied.err;
+    (void)journal.take();   // apply's own entries
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}});
+    daemon_start({"--interval", "0.3", "--action", "kill", "--grace", "1"});
+    int sig = 0;
+    ASSERT_TRUE(wait_for([&] { return squatter.exited(&sig); }, 5s)) << slurp(log_);
+    ASSERT_TRUE(wait_for([&] { return slurp(log_).find("recording refused binds") != std::string::npos; }, 5s)) << slurp(log_);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(box_->bind({51001, 51001, {}}, "tcp", "127.0.0.1", 6000), EACCES);
+    ASSERT_TRUE(wait_for([&] { return log_count("refused bind: tcp/6000@127.0.0.1 uid 51001") == 1; }, 5s)) << slurp(log_);
+    make_writable(dir);
+    ASSERT_TRUE(wait_for([&] { return log_count("can be written again") == 1; }, 5s)) << slurp(log_);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+
+    const auto got = journal.take();
+    for (const auto& e : got) {
+        EXPECT_EQ(field(e, "SYSLOG_IDENTIFIER"), "portwatch");
+        EXPECT_EQ(field(e, "PORTAUTH_POLICY_DIR"), box_->policy_dir());
+        EXPECT_EQ(field(e, "PORTAUTH_PIN_DIR"), box_->pin_dir());
+    }
+    const auto error = of_event(got, "database-error");
+    ASSERT_EQ(error.size(), 1u) << "said once, not at every scan";
+    EXPECT_EQ(field(error[0], "MESSAGE_ID"), "af024dc5e3d848f092816c5fb9f2bf7c");
+    EXPECT_EQ(field(error[0], "PRIORITY"), "3");
+    EXPECT_EQ(field(error[0], "PORTAUTH_DB"), db_);
+    EXPECT_NE(field(error[0], "PORTAUTH_REASON").find("Read-only file system"), std::string::npos) << field(error[0], "PORTAUTH_REASON");
+    const auto squat = of_event(got, "squat");
+    ASSERT_EQ(squat.size(), 1u);
+    EXPECT_EQ(field(squat[0], "MESSAGE_ID"), "02a0613bcef543389a5906e1dc635c55");
+    EXPECT_EQ(field(squat[0], "PORTAUTH_PROTO"), "udp");
+    EXPECT_EQ(field(squat[0], "PORTAUTH_PORT"), "5060");
+    EXPECT_EQ(field(squat[0], "PORTAUTH_UID"), "51001");
+    EXPECT_EQ(field(squat[0], "PORTAUTH_PID"), std::to_string(squatter.pid()));
+    EXPECT_EQ(field(squat[0], "PORTAUTH_ENTRY"), "reserve/udp/5060");
+    EXPECT_EQ(field(squat[0], "PORTAUTH_RECORDED"), "0");
+    const auto action = of_event(got, "action");
+    ASSERT_EQ(action.size(), 1u);
+    EXPECT_EQ(field(action[0], "PORTAUTH_ACTION"), "kill");
+    EXPECT_EQ(field(action[0], "PORTAUTH_ACTION_RESULT").rfind("terminated pid " + std::to_string(squatter.pid()), 0), 0u)
+        << field(action[0], "PORTAUTH_ACTION_RESULT");
+    const auto refused = of_event(got, "bind-refused");
+    ASSERT_EQ(refused.size(), 1u) << "20 refusals of one key: one entry a window";
+    EXPECT_EQ(field(refused[0], "MESSAGE_ID"), "fa67798b41fa4cfe8d0ee016cbf44ded");
+    EXPECT_EQ(field(refused[0], "PORTAUTH_KIND"), "refused");
+    EXPECT_EQ(field(refused[0], "PORTAUTH_PORT"), "6000");
+    EXPECT_EQ(field(refused[0], "PORTAUTH_UID"), "51001");
+    EXPECT_EQ(field(refused[0], "PORTAUTH_ENTRY"), "reserve/tcp/6000");
+    EXPECT_FALSE(field(refused[0], "PORTAUTH_PID").empty());
+    EXPECT_EQ(of_event(got, "database-recovered").size(), 1u);
+    // Not under systemd: stderr has every line as before.
+    EXPECT_EQ(log_count("squatter: udp/5060@127.0.0.1 uid 51001"), 1u) << slurp(log_);
+}
+
+// The same through the machine's journal, read with journalctl -o json, where one runs.
+TEST_F(Portwatch, ASquatReachesTheRealJournal) {
+    if (::access("/run/systemd/journal/socket", W_OK) != 0 || sandbox::run({"/bin/sh", "-c", "command -v journalctl"}).status != 0)
+        GTEST_SKIP() << "no journal runs here (/run/systemd/journal/socket or journalctl missing); the test socket's variant ran";
+    reserve("reserve/udp/5060");
+    Holder squatter(51001, {{"udp", "127.0.0.1", 5060}});
+    sandbox::ScopedEnv real_journal("PORTAUTH_JOURNAL_SOCKET", std::nullopt);
+    ASSERT_EQ(scan().status, 1);
+    const std::vector<std::string> query = {"journalctl", "-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=portwatch",
+                                            "PORTAUTH_POLICY_DIR=" + box_->policy_dir()};
+    sandbox::ToolResult r;
+    EXPECT_TRUE(wait_for([&] {
+        r = sandbox::run(query);
+        return r.out.find("\"PORTAUTH_EVENT\":\"squat\"") != std::string::npos;
+    }, 10s)) << r.out << r.err;
+    EXPECT_NE(r.out.find("\"MESSAGE_ID\":\"02a0613bcef543389a5906e1dc635c55\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"PORTAUTH_PID\":\"" + std::to_string(squatter.pid()) + "\""), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -14,22 +14,12 @@
 #include "common/escape.hpp"
 #include "portwatch/report.hpp"
 #include "portwatch/store.hpp"
+#include "temp_dir.hpp"
 
 using namespace portauth;
 using namespace portauth::watch;
 
 namespace {
-
-struct ScratchDir {
-    std::string path;
-    ScratchDir() {
-        char t[] = "/tmp/portwatch-store-XXXXXX";
-        path = ::mkdtemp(t);
-    }
-    ~ScratchDir() { std::filesystem::remove_all(path); }
-    ScratchDir(const ScratchDir&) = delete;
-    ScratchDir& operator=(const ScratchDir&) = delete;
-};
 
 // SQL run on a database by someone else than Database: an older portwatch, an attacker.
 void raw_sql(const std::string& path, const std::string& sql) {
@@ -88,7 +78,7 @@ const EventRecord* by_id(const std::vector<EventRecord>& rows, int64_t id) {
 }
 
 TEST(PortwatchStoreV3, MigratesVersion2AndKeepsItsRows) {
-    ScratchDir t;
+    TempDir t;
     const std::string db_path = t.path + "/v2.db";
     raw_sql(db_path, std::string(kVersion2) +
                          "INSERT INTO events(kind, proto, addr, port, uid, user, pids, comm, cmdline, entry, inode, first_seen, last_seen,"
@@ -131,7 +121,7 @@ TEST(PortwatchStoreV3, MigratesVersion2AndKeepsItsRows) {
 }
 
 TEST(PortwatchStoreV3, RefusalsMergeWithinAWindowAndSplitAcrossWindows) {
-    ScratchDir t;
+    TempDir t;
     auto db = Database::open(t.path + "/r.db");
     ASSERT_TRUE(db) << db.error().message();
     const int64_t w = 29'000'000 * kRefusalWindowMs;   // a window's start, in 2025
@@ -172,7 +162,7 @@ TEST(PortwatchStoreV3, RefusalsMergeWithinAWindowAndSplitAcrossWindows) {
 }
 
 TEST(PortwatchStoreV3, ABatchIsOneTransaction) {
-    ScratchDir t;
+    TempDir t;
     auto db = Database::open(t.path + "/tx.db");
     ASSERT_TRUE(db);
     std::vector<EventRecord> batch;
@@ -186,7 +176,7 @@ TEST(PortwatchStoreV3, ABatchIsOneTransaction) {
 }
 
 TEST(PortwatchStoreV3, CountersRoundTripAndRememberTheLastDrop) {
-    ScratchDir t;
+    TempDir t;
     auto db = Database::open(t.path + "/s.db");
     ASSERT_TRUE(db);
     auto none = db->load_stats();
@@ -230,7 +220,7 @@ TEST(PortwatchStoreV3, CountersRoundTripAndRememberTheLastDrop) {
 }
 
 TEST(PortwatchStoreV3, UntrustedTextIsCappedOnWrite) {
-    ScratchDir t;
+    TempDir t;
     const std::string path = t.path + "/cap.db";
     auto db = Database::open(path);
     ASSERT_TRUE(db);
@@ -261,7 +251,7 @@ TEST(PortwatchStoreV3, UntrustedTextIsCappedOnWrite) {
 // A database an attacker wrote (or a disk that lied): numbers that are not
 // numbers, NULLs, huge strings. Never an abort; the rest is read.
 TEST(PortwatchStoreV3, CraftedRowsAreLeftOutAndNamedNeverAnAbort) {
-    ScratchDir t;
+    TempDir t;
     const std::string path = t.path + "/crafted.db";
     // Schema 3 with the constraints taken off, the way an attacker may write it.
     raw_sql(path,
@@ -315,7 +305,7 @@ TEST(PortwatchStoreV3, CraftedRowsAreLeftOutAndNamedNeverAnAbort) {
 }
 
 TEST(PortwatchStoreV3, HugeValuesAreReadCapped) {
-    ScratchDir t;
+    TempDir t;
     const std::string path = t.path + "/huge.db";
     {
         auto db = Database::open(path);
@@ -341,7 +331,7 @@ TEST(PortwatchStoreV3, HugeValuesAreReadCapped) {
 }
 
 TEST(PortwatchStoreV3, FilesAreNeverWorldReadableWhateverTheUmask) {
-    ScratchDir t;
+    TempDir t;
     const std::string path = t.path + "/mode.db";
     const mode_t old = ::umask(0);
     {
@@ -403,7 +393,7 @@ TEST(PortwatchStoreV3, FilesAreNeverWorldReadableWhateverTheUmask) {
 // not read the main file alone. As root, the reader is a child that drops to
 // a numeric uid (root reads everything).
 TEST(PortwatchStoreV3, AReaderThatCannotReadTheWalIsToldSo) {
-    ScratchDir t;
+    TempDir t;
     ASSERT_EQ(::chmod(t.path.c_str(), 0755), 0);
     const std::string path = t.path + "/wal.db";
     auto writer = Database::open(path);

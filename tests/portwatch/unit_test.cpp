@@ -19,6 +19,7 @@
 #include "portwatch/sockdiag.hpp"
 #include "portwatch/store.hpp"
 #include "portwatch/watcher.hpp"
+#include "temp_dir.hpp"
 
 using namespace portauth;
 using namespace portauth::watch;
@@ -54,14 +55,6 @@ void make_sqlite(const std::string& path, const char* sql) {
     sqlite3_close(raw);
 }
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char t[] = "/tmp/portwatch-unit-XXXXXX";
-        path = mkdtemp(t);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 }  // namespace
 

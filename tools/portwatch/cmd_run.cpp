@@ -4,6 +4,10 @@
 
 namespace portauth::watch {
 
-int run_daemon(const RunOptions& o) { return run_watch_daemon(o, tool_log()); }
+int run_daemon(const RunOptions& o) {
+    JournalLog& log = tool_log();
+    log.set_common_fields({{"PORTAUTH_POLICY_DIR", o.scan.policy_dir}, {"PORTAUTH_PIN_DIR", o.pin_dir}});
+    return run_watch_daemon(o, log);
+}
 
 }  // namespace portauth::watch

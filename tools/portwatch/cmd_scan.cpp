@@ -26,13 +26,15 @@ public:
 
 }  // namespace
 
-WatchLog& tool_log() {
-    static SpdlogLog log;
+JournalLog& tool_log() {
+    static SpdlogLog lines;
+    static JournalLog log(lines, "portwatch");
     return log;
 }
 
 int run_scan(const ScanOptions& o) {
-    WatchLog& log = tool_log();
+    JournalLog& log = tool_log();
+    log.set_common_fields({{"PORTAUTH_POLICY_DIR", o.policy_dir}});
     auto settings = settings_from(o);
     if (!settings) {
         log.error(settings.error().message());
@@ -51,7 +53,7 @@ int run_scan(const ScanOptions& o) {
         return kExitError;
     }
     constexpr const char* kNotRecorded = "scanning all the same: squatters are reported here, not recorded";
-    if (!db) log.error(db.error().message() + "; " + kNotRecorded);
+    if (!db) log.event(database_error_event(o.db, db.error().message(), db.error().message() + "; " + kNotRecorded));
     auto result = scan(*policy);
     if (!result) {
         log.error("cannot scan: " + result.error().message());
@@ -62,7 +64,7 @@ int run_scan(const ScanOptions& o) {
     Database* record = db ? &*db : nullptr;
     auto pass = handle_scan(record, std::move(*result), *settings, memory);
     if (pass.record_error) {
-        log.error(pass.record_error->message() + "; " + kNotRecorded);
+        log.event(database_error_event(o.db, pass.record_error->message(), pass.record_error->message() + "; " + kNotRecorded));
         record = nullptr;
     }
     log_pass(pass, log);
@@ -82,9 +84,9 @@ int run_scan(const ScanOptions& o) {
         auto& q = *killed[i];
         q.record.action = "kill";
         q.record.action_result = jobs[i].result();
-        log.warn("action kill on " + describe(q.record) + ": " + jobs[i].result());
+        log.event(action_event(q.record, "kill", jobs[i].result()));
         if (auto st = record_action(record, memory, squat_key(q.record), "kill", jobs[i].result()); !st) {
-            log.error(st.error().message() + "; " + kNotRecorded);
+            log.event(database_error_event(o.db, st.error().message(), st.error().message() + "; " + kNotRecorded));
             record = nullptr;
             record_ok = false;
         }

@@ -4,11 +4,13 @@
 // status (tools/portwatch/cmd_*.cpp).
 #pragma once
 
+#include "portwatch/journal_events.hpp"
 #include "portwatch/options.hpp"
 
 namespace portauth::watch {
 
-WatchLog& tool_log();   // spdlog's default logger (cmd_scan.cpp)
+// spdlog's default logger, and the journal for events (cmd_scan.cpp).
+JournalLog& tool_log();
 
 int run_scan(const ScanOptions&);
 int run_report(const ReportOptions&);

@@ -11,6 +11,7 @@
 #include "engine/engine.hpp"
 #include "policy/tree.hpp"
 #include "commands.hpp"
+#include "portwatch/metrics.hpp"
 
 using namespace portauth::watch;
 
@@ -79,7 +80,9 @@ Exit status: 0 clean, 1 squatters, 2 error.)");
     add_scan_options(run);
     run->add_option("--interval", run_opts.interval_seconds, "seconds between scans (default 30)")->check(CLI::Range(0.1, 86400.0));
     run->add_option("--pin-dir", run_opts.pin_dir, "where the engine is pinned (default $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth)");
-    run->add_option("--metrics-file", run_opts.metrics_file, "write Prometheus metrics here after each scan (atomically)");
+    run->add_option("--metrics-file", run_opts.metrics_file,
+                    std::string("write Prometheus metrics here after each scan, atomically (default ") + kTextfileDir + "/" +
+                        kTextfileName + " when that directory exists, else none; '' for none)");
     run->footer(R"(
 Examples:
   portwatch run                                 scan every 30 s, record refused binds as they happen
@@ -118,7 +121,11 @@ Exit status (monitoring-plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNO
         return portauth::cli_help::parse_failure(app, e, is_check ? kCheckUnknown : kExitError);
     }
     if (*scan) return run_scan(scan_opts);
-    if (*run) return run_daemon(run_opts);
+    if (*run) {
+        if (run->count("--metrics-file") == 0) run_opts.metrics_file = default_metrics_file();
+        else if (run_opts.metrics_file && run_opts.metrics_file->empty()) run_opts.metrics_file.reset();
+        return run_daemon(run_opts);
+    }
     if (*report) return run_report(report_opts);
     return run_check(check_opts);
 }
