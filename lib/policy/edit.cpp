@@ -478,39 +478,4 @@ Status reserve_release(const std::string& dir, const ReserveSpec& spec, const st
     }());
 }
 
-std::vector<std::string> describe_access(const AccessSpec& access) {
-    std::vector<std::string> who;
-    const bool mask = !access.has_acl || access.mask_x;
-    if (access.owner_x) who.push_back("owner " + format_principal(user_principal(access.owner_uid)));
-    if (access.group_x && mask) who.push_back("group " + format_principal(group_principal(access.owner_gid)));
-    for (const auto& u : access.users)
-        if (u.execute && mask) who.push_back(format_principal(user_principal(u.id)));
-    for (const auto& g : access.groups)
-        if (g.execute && mask) who.push_back(format_principal(group_principal(g.id)));
-    if (access.other_x) who.push_back("everyone");
-    return who;
-}
-
-std::vector<std::string> describe_exclusions(const AccessSpec& access) {
-    const bool mask = !access.has_acl || access.mask_x;
-    const bool group_grants = access.group_x && mask;
-    bool some_group = group_grants;
-    for (const auto& g : access.groups) some_group = some_group || (g.execute && mask);
-    // Without a group or everyone granted, nobody is left out of anything.
-    if (!some_group && !access.other_x) return {};
-    std::vector<std::string> out;
-    // access(2) judges the owner by the owner bits and a named user by its entry
-    // alone: without x there, their groups and the other bits do not help them.
-    if (!access.owner_x) out.push_back("owner " + format_principal(user_principal(access.owner_uid)));
-    for (const auto& u : access.users)
-        if (u.id != access.owner_uid && !(u.execute && mask)) out.push_back(format_principal(user_principal(u.id)));
-    // A group that matches without x refuses its members the other bits.
-    if (access.other_x) {
-        if (!group_grants) out.push_back("group " + format_principal(group_principal(access.owner_gid)));
-        for (const auto& g : access.groups)
-            if (!(g.execute && mask)) out.push_back(format_principal(group_principal(g.id)));
-    }
-    return out;
-}
-
 }  // namespace portauth

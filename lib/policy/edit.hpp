@@ -56,20 +56,4 @@ Status reserve_add(const std::string& dir, const ReserveSpec& spec, const std::v
 Status reserve_release(const std::string& dir, const ReserveSpec& spec, const std::vector<Principal>& principals,
                        const TreeOptions& options = {});
 
-// Who an entry lets through, in words, for `list`:
-//   "owner alice (uid 1001)"   the owner, when the owner's x bit is set
-//   "group %staff (gid 50)"    the owning group, when its x survives the mask
-//   "bob (uid 1002)", "%web (gid 33)"   named ACL entries whose x survives the mask
-//   "everyone"                 other has x
-// Empty when nobody gets through. Names come from NSS when it knows them.
-std::vector<std::string> describe_access(const AccessSpec& access);
-
-// Who a group or "everyone" above would include but the entry refuses, as
-// access(2) does: "owner alice (uid 1001)" when the owner lacks x (the owner
-// class decides for the owner alone: 0654 lets the group in and its owner
-// not), named ACL users without x, and, when everyone is let through, the
-// groups that match without x (their members pass only by a listed group).
-// Empty when nobody is left out, or when no group or everyone is let through.
-std::vector<std::string> describe_exclusions(const AccessSpec& access);
-
 }  // namespace portauth

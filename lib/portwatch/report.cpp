@@ -90,6 +90,20 @@ std::string csv_field(const std::string& s) { return csv_quote(s); }
 // The first pid of "1234,1240", for the one-pid fields.
 std::string first_pid(const std::string& pids) { return pids.substr(0, pids.find(',')); }
 
+// Every pid of "1234,1240" that is a number; a crafted database's other pieces are left out.
+std::vector<uint32_t> pid_list(const std::string& pids) {
+    std::vector<uint32_t> out;
+    for (size_t start = 0; start <= pids.size();) {
+        const size_t comma = std::min(pids.find(',', start), pids.size());
+        if (auto p = parse_decimal(std::string_view(pids).substr(start, comma - start), UINT32_MAX)) out.push_back(static_cast<uint32_t>(*p));
+        start = comma + 1;
+    }
+    return out;
+}
+
+// Milliseconds since the Epoch to the whole seconds the ISO form (format_time) shows.
+int64_t epoch_seconds(int64_t ms) { return ms / 1000; }
+
 }  // namespace
 
 std::string format_events(const std::vector<EventRecord>& rows, ReportFormat format) {
@@ -109,6 +123,10 @@ std::string format_events(const std::vector<EventRecord>& rows, ReportFormat for
             w.field("first_seen", format_time(r.first_seen)).field("last_seen", format_time(r.last_seen)).field("count", r.count);
             w.field("action", escape_untrusted(r.action)).field("action_result", escape_untrusted(r.action_result));
             w.field("identity", escape_untrusted(r.identity));
+            w.key("pid_list").begin_array();
+            for (const uint32_t pid : pid_list(r.pids)) w.value(pid);
+            w.end_array();
+            w.field("first_seen_epoch", epoch_seconds(r.first_seen)).field("last_seen_epoch", epoch_seconds(r.last_seen));
             w.end_object();
         }
         w.end_array();
@@ -187,6 +205,8 @@ std::string format_summary(const ReportSummary& s, ReportFormat format) {
             j.field("dropped", w.dropped);
             if (w.last_drop_at > 0) j.field("last_drop_at", format_time(w.last_drop_at));
             j.field("refusals_seen", w.refusals_seen).field("rows_written", w.rows_written).field("enforcement_active", w.enforcement_active);
+            j.field("counters_at_epoch", epoch_seconds(w.updated_at));
+            if (w.last_drop_at > 0) j.field("last_drop_at_epoch", epoch_seconds(w.last_drop_at));
         }
         j.end_object();
         return j.str() + "\n";

@@ -53,6 +53,7 @@ TYPES = {
     "string or null": lambda v: v is None or isinstance(v, str),
     "integer or null": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
     "array of strings": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "array of integers": lambda v: isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v),
     "array of objects": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
 }
 

@@ -110,8 +110,12 @@ TEST(DocsStatusOutput, TableIsAlignedWithAndWithoutColour) {
     }
 }
 
+const Who kWwwData{Who::Kind::user, Who::Via::acl, 33, "www-data"};
+const Who kWeb{Who::Kind::group, Who::Via::acl, 33, "web"};
+const Who kEveryone{Who::Kind::everyone, Who::Via::other, 0, ""};
+
 TEST(DocsListOutput, AlignedWithAndWithoutColour) {
-    const EntryRows rows = {{"byport/80", {"www-data (uid 33)"}}, {"byaddr/127.0.0.1:8080", {}}, {"byport/443", {"%web (gid 33)", "everyone"}}};
+    const EntryRows rows = {{"byport/80", {kWwwData}}, {"byaddr/127.0.0.1:8080", {}}, {"byport/443", {kWeb, kEveryone}}};
     const std::string plain = format_entries_text(rows, "portauth", "grants", Palette(false));
     const std::string coloured = format_entries_text(rows, "portauth", "grants", Palette(true));
     EXPECT_EQ(strip_escapes(coloured), plain);
@@ -126,23 +130,27 @@ TEST(DocsListOutput, AlignedWithAndWithoutColour) {
     }
     EXPECT_EQ(format_entries_text({}, "portreserve", "reservations", Palette(true)), "portreserve: no reservations\n");
     EXPECT_EQ(format_entries_json(rows),
-              "[{\"entry\":\"byport/80\",\"principals\":[\"www-data (uid 33)\"],\"disabled\":false,\"disabled_reason\":null},"
-              "{\"entry\":\"byaddr/127.0.0.1:8080\",\"principals\":[],\"disabled\":false,\"disabled_reason\":null},"
+              "[{\"entry\":\"byport/80\",\"principals\":[\"www-data (uid 33)\"],\"disabled\":false,\"disabled_reason\":null,"
+              "\"who\":[{\"kind\":\"user\",\"id\":33,\"name\":\"www-data\",\"via\":\"acl\"}]},"
+              "{\"entry\":\"byaddr/127.0.0.1:8080\",\"principals\":[],\"disabled\":false,\"disabled_reason\":null,\"who\":[]},"
               "{\"entry\":\"byport/443\",\"principals\":[\"%web (gid 33)\",\"everyone\"],\"disabled\":false,"
-              "\"disabled_reason\":null}]\n");
+              "\"disabled_reason\":null,\"who\":[{\"kind\":\"group\",\"id\":33,\"name\":\"web\",\"via\":\"acl\"},"
+              "{\"kind\":\"everyone\",\"id\":null,\"name\":null,\"via\":\"other\"}]}]\n");
 }
 
 // -rw-r-xr-- _ng.test:_ng.test: the WHO column names the group and the owner it leaves out.
 TEST(DocsListOutput, ExclusionsFollowWhoIsLetThrough) {
-    const EntryRows rows = {{"byaddr/127.0.0.1,80", {"group %_ng.test (gid 103)"}, std::nullopt, {"owner _ng.test (uid 103)"}},
-                            {"byport/443", {"%web (gid 33)", "everyone"}, std::nullopt, {"owner root (uid 0)", "group %adm (gid 4)"}}};
+    const EntryRows rows = {{"byaddr/127.0.0.1,80", {Who{Who::Kind::group, Who::Via::group, 103, "_ng.test"}}, std::nullopt, {Who{Who::Kind::user, Who::Via::owner, 103, "_ng.test"}}},
+                            {"byport/443", {kWeb, kEveryone}, std::nullopt, {Who{Who::Kind::user, Who::Via::owner, 0, "root"}, Who{Who::Kind::group, Who::Via::group, 4, "adm"}}}};
     EXPECT_EQ(format_entries_text(rows, "portauth", "grants", Palette(false)),
               "ENTRY                WHO\n"
               "byaddr/127.0.0.1,80  group %_ng.test (gid 103) except owner _ng.test (uid 103)\n"
               "byport/443           %web (gid 33), everyone except owner root (uid 0), group %adm (gid 4)\n");
     EXPECT_EQ(format_entries_json({rows[0]}),
               "[{\"entry\":\"byaddr/127.0.0.1,80\",\"principals\":[\"group %_ng.test (gid 103)\"],"
-              "\"excluded\":[\"owner _ng.test (uid 103)\"],\"disabled\":false,\"disabled_reason\":null}]\n");
+              "\"excluded\":[\"owner _ng.test (uid 103)\"],\"disabled\":false,\"disabled_reason\":null,"
+              "\"who\":[{\"kind\":\"group\",\"id\":103,\"name\":\"_ng.test\",\"via\":\"group\"}],"
+              "\"excluded_who\":[{\"kind\":\"user\",\"id\":103,\"name\":\"_ng.test\",\"via\":\"owner\"}]}]\n");
 }
 
 // A disabled entry (it fails closed) is not one that lets nobody through by
@@ -150,7 +158,7 @@ TEST(DocsListOutput, ExclusionsFollowWhoIsLetThrough) {
 TEST(DocsListOutput, DisabledEntriesSayWhyAndWhatIsLeft) {
     const EntryRows rows = {{"byport/80", {}, "writable by group or other (mode 0570)"},
                             {"byport/81", {}},
-                            {"udp/5060", {"root (uid 0)"}, "writable by group or other (mode 0660)"}};
+                            {"udp/5060", {Who{Who::Kind::user, Who::Via::root, 0, "root"}}, "writable by group or other (mode 0660)"}};
     const std::string plain = format_entries_text(rows, "portauth", "grants", Palette(false));
     const auto lines = lines_of(plain);
     ASSERT_EQ(lines.size(), 4u) << plain;
@@ -162,7 +170,7 @@ TEST(DocsListOutput, DisabledEntriesSayWhyAndWhatIsLeft) {
     EXPECT_NE(coloured.find("\033[31mnobody (disabled: "), std::string::npos) << coloured;
     EXPECT_EQ(format_entries_json({rows[0]}),
               "[{\"entry\":\"byport/80\",\"principals\":[],\"disabled\":true,"
-              "\"disabled_reason\":\"writable by group or other (mode 0570)\"}]\n");
+              "\"disabled_reason\":\"writable by group or other (mode 0570)\",\"who\":[]}]\n");
 }
 
 }  // namespace

@@ -157,7 +157,8 @@ TEST(AdversaryEntriesList, ListSaysWhichEntriesTheOwnerDisabledAndWhy) {
                               "\"disabled_reason\":\"writable by group or other (mode 0570)"),
               std::string::npos)
         << grants.out;
-    EXPECT_NE(grants.out.find("{\"entry\":\"byport/80\"" + tree + ",\"principals\":[\"uid 52001\"],\"disabled\":false,\"disabled_reason\":null}"),
+    EXPECT_NE(grants.out.find("{\"entry\":\"byport/80\"" + tree + ",\"principals\":[\"uid 52001\"],\"disabled\":false,\"disabled_reason\":null,"
+                              "\"who\":[{\"kind\":\"user\",\"id\":52001,\"name\":null,\"via\":\"acl\"}]}"),
               std::string::npos)
         << grants.out;
     reservations = sb.portreserve({"list", "--json"});
@@ -166,6 +167,8 @@ TEST(AdversaryEntriesList, ListSaysWhichEntriesTheOwnerDisabledAndWhy) {
                                     "\"disabled_reason\":\"writable by group or other (mode 0570)"),
               std::string::npos)
         << reservations.out;
+    EXPECT_NE(reservations.out.find("\"who\":[{\"kind\":\"user\",\"id\":0,\"name\":\"root\",\"via\":\"root\"}]"), std::string::npos)
+        << "the disabled reservation is uid 0's alone, typed too\n" << reservations.out;
 }
 
 }  // namespace

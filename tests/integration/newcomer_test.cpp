@@ -71,7 +71,8 @@ TEST_F(Newcomer, CheckNamesTheOwnerClassThatDecided) {
     const auto json = sb->portauth({"list", "--json"});
     EXPECT_EQ(json.out,
               "[{\"entry\":\"byaddr/127.0.0.1,80\",\"tree\":\"" + sb->policy_dir() + "\",\"principals\":[\"group gid 51003\"],\"excluded\":[\"owner uid 51003\"],"
-              "\"disabled\":false,\"disabled_reason\":null}]\n");
+              "\"disabled\":false,\"disabled_reason\":null,\"who\":[{\"kind\":\"group\",\"id\":51003,\"name\":null,\"via\":\"group\"}],"
+              "\"excluded_who\":[{\"kind\":\"user\",\"id\":51003,\"name\":null,\"via\":\"owner\"}]}]\n");
 }
 
 TEST_F(Newcomer, CheckNamesTheAclMaskThatDecided) {

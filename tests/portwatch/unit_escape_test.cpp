@@ -53,6 +53,7 @@ TEST(PortwatchEscape, ReportOfHostileRowsIsValidAndNeverAborts) {
     const std::string json = portauth::watch::format_events({r}, portauth::watch::ReportFormat::json);
     EXPECT_TRUE(valid_utf8(json)) << json;
     EXPECT_NE(json.find("\"pid\":null"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"pid_list\":[]"), std::string::npos) << json;
     EXPECT_EQ(json.find('\x1b'), std::string::npos);
     const std::string table = portauth::watch::format_events({r}, portauth::watch::ReportFormat::table);
     EXPECT_EQ(table.find('\x1b'), std::string::npos);
@@ -60,6 +61,22 @@ TEST(PortwatchEscape, ReportOfHostileRowsIsValidAndNeverAborts) {
     const std::string csv = portauth::watch::format_events({r}, portauth::watch::ReportFormat::csv);
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << "one header line and one row: a newline cannot forge rows\n" << csv;
     EXPECT_TRUE(valid_utf8(csv));
+}
+
+// Issue 14: the typed forms beside the display ones - pids as numbers (what
+// is not one, from a crafted database, left out; never an abort), the times
+// as seconds since the Epoch beside their ISO form.
+TEST(PortwatchReportJson, PidsAsNumbersAndTimesAsEpochSecondsBesideTheStrings) {
+    portauth::watch::EventRecord r;
+    r.kind = "squat";
+    r.pids = "1234,x,,99999999999,1240";
+    r.first_seen = 1'714'566'615'250;
+    r.last_seen = 1'714'567'515'999;
+    const std::string json = portauth::watch::format_events({r}, portauth::watch::ReportFormat::json);
+    EXPECT_NE(json.find("\"pid\":1234,\"pids\":\"1234,x,,99999999999,1240\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"pid_list\":[1234,1240]"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"first_seen\":\"2024-05-01T12:30:15Z\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"first_seen_epoch\":1714566615,\"last_seen_epoch\":1714567515}"), std::string::npos) << json;
 }
 
 // The inverse of the escape, as an admin would apply it: \\ is a backslash,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "policy/edit.hpp"
+#include "policy/who.hpp"
 #include "policy_fixture.hpp"
 
 namespace portauth::testing {
@@ -292,7 +293,7 @@ TEST(EditDescribe, WhoAnEntryLetsThrough) {
     a.owner_gid = 0;
     a.owner_x = true;
     a.group_x = true;
-    EXPECT_EQ(describe_access(a), (std::vector<std::string>{"owner root (uid 0)", "group %root (gid 0)"}));
+    EXPECT_EQ(texts(describe_access(a)), (std::vector<std::string>{"owner root (uid 0)", "group %root (gid 0)"}));
 
     a.owner_x = false;
     a.has_acl = true;
@@ -301,11 +302,36 @@ TEST(EditDescribe, WhoAnEntryLetsThrough) {
     a.users = {{59998, true}, {59997, false}};
     a.groups = {{59996, true}};
     a.other_x = true;
-    EXPECT_EQ(describe_access(a), (std::vector<std::string>{"uid 59998", "gid 59996", "everyone"}));
+    EXPECT_EQ(texts(describe_access(a)), (std::vector<std::string>{"uid 59998", "gid 59996", "everyone"}));
 
     a.mask_x = false;  // the mask switches off the whole group class
     a.group_x = true;
-    EXPECT_EQ(describe_access(a), (std::vector<std::string>{"everyone"}));
+    EXPECT_EQ(texts(describe_access(a)), (std::vector<std::string>{"everyone"}));
+}
+
+// The typed form of the same words, for `list --json`'s "who" (docs/json.md).
+TEST(EditDescribe, WhoIsTypedWithKindIdNameAndVia) {
+    AccessSpec a;
+    a.owner_uid = 0;
+    a.owner_gid = 59990;
+    a.owner_x = true;
+    a.group_x = true;
+    a.has_acl = true;
+    a.mask_x = true;
+    a.users = {{59998, true}};
+    a.other_x = true;
+    const auto who = describe_access(a);
+    ASSERT_EQ(who.size(), 4u);
+    EXPECT_EQ(who[0], (Who{Who::Kind::user, Who::Via::owner, 0, "root"}));
+    EXPECT_EQ(who[1], (Who{Who::Kind::group, Who::Via::group, 59990, ""})) << "a gid without a name has none, not its number";
+    EXPECT_EQ(who[2], (Who{Who::Kind::user, Who::Via::acl, 59998, ""}));
+    EXPECT_EQ(who[3].kind, Who::Kind::everyone);
+    EXPECT_EQ(who[3].via, Who::Via::other);
+    EXPECT_EQ(texts(who), (std::vector<std::string>{"owner root (uid 0)", "group gid 59990", "uid 59998", "everyone"}));
+    EXPECT_STREQ(via_name(user_who(51000, Who::Via::byuid).via), "byuid");
+    EXPECT_EQ(user_who(51000, Who::Via::byuid).text(), "uid 51000");
+    EXPECT_EQ(user_who(0, Who::Via::root).text(), "root (uid 0)");
+    EXPECT_STREQ(kind_name(Who::Kind::group), "group");
 }
 
 // -rw-r-xr-- owned by U:U lets the group in and not U (access(2) judges the
@@ -315,8 +341,8 @@ TEST(EditDescribe, WhoAGroupOrEveryoneLeavesOut) {
     a.owner_uid = 59990;
     a.owner_gid = 59990;
     a.group_x = true;
-    EXPECT_EQ(describe_access(a), (std::vector<std::string>{"group gid 59990"}));
-    EXPECT_EQ(describe_exclusions(a), (std::vector<std::string>{"owner uid 59990"}));
+    EXPECT_EQ(texts(describe_access(a)), (std::vector<std::string>{"group gid 59990"}));
+    EXPECT_EQ(texts(describe_exclusions(a)), (std::vector<std::string>{"owner uid 59990"}));
     a.owner_x = true;
     EXPECT_TRUE(describe_exclusions(a).empty()) << "the owner is let through";
     a.owner_x = false;
@@ -328,7 +354,7 @@ TEST(EditDescribe, WhoAGroupOrEveryoneLeavesOut) {
     a.mask_x = true;
     a.users = {{59991, false}, {59992, true}};
     a.groups = {{59993, false}, {59994, true}};
-    EXPECT_EQ(describe_exclusions(a), (std::vector<std::string>{"owner uid 59990", "uid 59991", "group gid 59990", "gid 59993"}));
+    EXPECT_EQ(texts(describe_exclusions(a)), (std::vector<std::string>{"owner uid 59990", "uid 59991", "group gid 59990", "gid 59993"}));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "policy/edit.hpp"
 #include "policy/spec.hpp"
 #include "policy/tree.hpp"
+#include "policy/who.hpp"
 
 namespace portauth::cli {
 
@@ -83,6 +84,21 @@ Status refuse_authbind_grant(const Policy& merged, const GrantSpec& spec) {
                        "'portauth apply'");
 }
 
+// [{"kind":"user","id":33,"name":"www-data","via":"owner"}, {"kind":"everyone","id":null,"name":null,"via":"other"}]
+void write_who(JsonWriter& j, const std::vector<Who>& who) {
+    j.begin_array();
+    for (const auto& w : who) {
+        j.begin_object().field("kind", kind_name(w.kind)).key("id");
+        if (w.kind == Who::Kind::everyone) j.null();
+        else j.value(w.id);
+        j.key("name");
+        if (w.name.empty()) j.null();
+        else j.value(w.name);
+        j.field("via", via_name(w.via)).end_object();
+    }
+    j.end_array();
+}
+
 }  // namespace
 
 std::string format_entries_json(const EntryRows& rows) {
@@ -92,16 +108,18 @@ std::string format_entries_json(const EntryRows& rows) {
         j.begin_object().field("entry", row.entry);
         if (!row.tree.empty()) j.field("tree", row.tree);
         j.key("principals").begin_array();
-        for (const auto& w : row.who) j.value(w);
+        for (const auto& w : row.who) j.value(w.text());
         j.end_array();
         if (!row.excluded.empty()) {
             j.key("excluded").begin_array();
-            for (const auto& w : row.excluded) j.value(w);
+            for (const auto& w : row.excluded) j.value(w.text());
             j.end_array();
         }
         j.field("disabled", row.disabled_reason.has_value()).key("disabled_reason");
         if (row.disabled_reason) j.value(*row.disabled_reason);
         else j.null();
+        write_who(j.key("who"), row.who);
+        if (!row.excluded.empty()) write_who(j.key("excluded_who"), row.excluded);
         j.end_object();
     }
     j.end_array();
@@ -119,13 +137,13 @@ std::string format_entries_text(const EntryRows& rows, const char* tool, const c
         std::string list;
         for (const auto& w : row.who) {
             if (!list.empty()) list += ", ";
-            list += w;
+            list += w.text();
         }
         if (!row.excluded.empty()) {
             list += " except ";
             for (size_t i = 0; i < row.excluded.size(); ++i) {
                 if (i > 0) list += ", ";
-                list += row.excluded[i];
+                list += row.excluded[i].text();
             }
         }
         std::string who;
@@ -202,7 +220,7 @@ int run_list(const Common& o) {
                                                                    : line.addrs.low.str() + "-" + line.addrs.high.str();
             std::string ports = std::to_string(line.port_min) +
                                 (line.port_max != line.port_min ? "-" + std::to_string(line.port_max) : "");
-            rows.push_back({line.origin.str() + " (" + addrs + "," + ports + ")", {format_principal(user_principal(f.uid))},
+            rows.push_back({line.origin.str() + " (" + addrs + "," + ports + ")", {user_who(f.uid, Who::Via::byuid)},
                             reason_for(disabled, f.origin), {}, tree_of(*policy, f.origin)});
         }
     const bool merged = !policy->authbind_dir.empty();
@@ -226,8 +244,8 @@ int run_reserve_list(const Common& o) {
         auto reason = reason_for(disabled, r.origin);
         // A disabled reservation keeps its port for uid 0 alone, whatever
         // root-exempt says; its closed form names root as the owner, which it is not.
-        std::vector<std::string> who = reason ? std::vector<std::string>{format_principal(user_principal(0))} : describe_access(r.access);
-        std::vector<std::string> excluded = reason ? std::vector<std::string>{} : describe_exclusions(r.access);
+        std::vector<Who> who = reason ? std::vector<Who>{user_who(0, Who::Via::root)} : describe_access(r.access);
+        std::vector<Who> excluded = reason ? std::vector<Who>{} : describe_exclusions(r.access);
         rows.push_back({format_reserve_spec(spec), std::move(who), std::move(reason), std::move(excluded), tree_of(*policy, r.origin)});
     }
     print_entries("portreserve", o.json, rows, "reservations");

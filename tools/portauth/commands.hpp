@@ -22,6 +22,7 @@
 #include "policy/model.hpp"
 #include "policy/snapshot.hpp"
 #include "policy/tree.hpp"
+#include "policy/who.hpp"
 
 namespace portauth {
 class Palette;
@@ -116,9 +117,9 @@ std::string format_status_text(const EngineStatus&, const std::string& pin_dir, 
 // lets nobody through, a reservation is root's only - and `who` says so).
 struct EntryRow {
     std::string entry;
-    std::vector<std::string> who;
+    std::vector<Who> who;                     // policy/who.hpp, describe_access
     std::optional<std::string> disabled_reason = std::nullopt;
-    std::vector<std::string> excluded = {};   // policy/edit.hpp, describe_exclusions
+    std::vector<Who> excluded = {};           // policy/who.hpp, describe_exclusions
     std::string tree = {};                    // the directory the entry is in (policy/tree.hpp, tree_of)
 };
 using EntryRows = std::vector<EntryRow>;

@@ -4,16 +4,14 @@
 # all with --no-apply), and say whether the kernel needs a 'portauth apply'.
 #
 # The state is read with 'portauth list --json' and 'portreserve list --json'
-# (docs/json.md); what a principal is comes from the "(uid N)" / "(gid N)" in
-# their "principals" strings, which is the only machine-readable form those
-# outputs give today.
+# (docs/json.md); who an entry lets through comes from their typed "who"
+# objects ({kind, id, name, via}), never from the display strings.
 
 import grp
 import ipaddress
 import json
 import os
 import pwd
-import re
 import shutil
 import tempfile
 
@@ -43,26 +41,20 @@ options:
   portreserve: {type: str, default: portreserve}
 """
 
-# "www-data (uid 33)", "%web (gid 33)", "owner alice (uid 1001)",
-# "group %staff (gid 50)", and without a name "uid 51000", "owner uid 51000".
-PRINCIPAL = re.compile(r"^(?:(owner|group) )?(?:.* \((uid|gid) ([0-9]+)\)|(uid|gid) ([0-9]+))$")
-
-
 class PolicyError(Exception):
     pass
 
 
-def parse_principal(text, entry):
-    """A principal string of list --json as ('u'|'g', id), 'everyone', or None for the root owner."""
-    if text == "everyone":
+def parse_who(who, entry):
+    """A "who" object of list --json as ('u'|'g', id), 'everyone', or None for the root owner."""
+    kind, number, via = who.get("kind"), who.get("id"), who.get("via")
+    if kind == "everyone":
         return "everyone"
-    m = PRINCIPAL.match(text)
-    if not m:
-        raise PolicyError("%s: cannot read the principal %r in portauth's list --json" % (entry, text))
-    klass, kind, number = m.group(1), m.group(2) or m.group(4), int(m.group(3) or m.group(5))
-    if klass == "owner" and number == 0:
+    if kind not in ("user", "group") or not isinstance(number, int) or isinstance(number, bool) or number < 0:
+        raise PolicyError("%s: cannot read the principal %r in portauth's list --json" % (entry, who))
+    if via == "owner" and kind == "user" and number == 0:
         return None   # a root-owned entry whose owner bits have x: root binds anyway
-    return ("u" if kind == "uid" else "g", number)
+    return ("u" if kind == "user" else "g", number)
 
 
 def resolve(principal):
@@ -178,8 +170,10 @@ class Tree:
                                   % (entry_prefix, self.entries[key]["entry"], entry_prefix, entry))
             principals = set()
             everyone = False
-            for text in row.get("principals", []):
-                p = parse_principal(text, entry)
+            if not isinstance(row.get("who"), list):
+                raise PolicyError("%s: portauth's list --json has no 'who' (this role needs portauth of its own version)" % entry)
+            for who in row["who"]:
+                p = parse_who(who, entry)
                 if p == "everyone":
                     everyone = True
                 elif p is not None:
