@@ -90,7 +90,7 @@ public:
         timer_ = Fd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
         epoll_ = Fd(epoll_create1(EPOLL_CLOEXEC));
         if (!signals_ || !inotify_ || !timer_ || !epoll_) return fail(sys_error("cannot set up the event loop"));
-        watch_tree(inotify_.get(), o_.scan.policy_dir);
+        watch_trees();
         interval_ = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.interval_seconds));
         next_scan_ = Clock::now();   // the first scan at once
         if (!arm_timer()) return fail(sys_error("cannot arm the scan timer"));
@@ -365,8 +365,17 @@ private:
         for (const auto& f : done) log_hook(f, log_);
     }
 
-    void reload() {
+    // The trees the watched policy is read from (policy_source.hpp): the policy
+    // dir and the authbind tree merged under it, when there is one. Called
+    // again at each reload, so directories made since are watched too.
+    void watch_trees() {
         watch_tree(inotify_.get(), o_.scan.policy_dir);
+        if (const std::string authbind = default_authbind_dir(o_.scan.policy_dir); !authbind.empty())
+            watch_tree(inotify_.get(), authbind);
+    }
+
+    void reload() {
+        watch_trees();
         auto p = load_watched_policy(o_.scan.policy_dir, o_.pin_dir);
         if (!p) {
             log_.error("policy not reloaded, keeping the previous one: " + p.error().message());

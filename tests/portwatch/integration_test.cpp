@@ -409,6 +409,27 @@ TEST_F(Portwatch, DaemonNoticesSquattersAndPolicyEditsAndStopsOnSigterm) {
     EXPECT_NE(log.find("policy reloaded"), std::string::npos) << log;
 }
 
+// The authbind tree merged under the policy dir (PORTAUTH_AUTHBIND_DIR, as
+// /etc/authbind is under /etc/portauth) is watched too: an entry there that
+// someone else may write is disabled (it fails closed) and the metrics say so
+// without a restart or a SIGHUP.
+TEST_F(Portwatch, AnEditInTheAuthbindTreeIsPickedUpWithoutARestart) {
+    reserve("reserve/udp/5060");
+    const std::string authbind = box_->make_policy_dir("authbind");
+    box_->entry_in(authbind, "byport/443", 51000, 0, 0500);
+    sandbox::ScopedEnv env("PORTAUTH_AUTHBIND_DIR", authbind);
+    const std::string metrics = box_->tmp() + "/metrics.prom";
+    daemon_start({"--interval", "60", "--metrics-file", metrics});
+    ASSERT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_policy_disabled_entries 0\n") != std::string::npos; }, 5s))
+        << slurp(log_) << slurp(metrics);
+    box_->entry_in(authbind, "byport/80", 51001, 0, 0570);   // writable by its group: disabled
+    EXPECT_TRUE(wait_for([&] { return slurp(metrics).find("portwatch_policy_disabled_entries 1\n") != std::string::npos; }, 5s))
+        << slurp(log_) << slurp(metrics);
+    EXPECT_NE(slurp(metrics).find("portwatch_policy_entry_disabled{entry=\"" + authbind + "/byport/80\""), std::string::npos) << slurp(metrics);
+    EXPECT_NE(slurp(log_).find("policy reloaded"), std::string::npos) << slurp(log_);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+}
+
 TEST_F(Portwatch, RefusedBindUnderEnforcementIsRecorded) {
     reserve("reserve/tcp/6000");
     auto applied = box_->apply();
