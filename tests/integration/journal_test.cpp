@@ -107,4 +107,44 @@ TEST_F(Journal, UnderSystemdEachEventIsSaidOnceNotTwice) {
     EXPECT_NE(r.out.find("replaced the policy with"), std::string::npos) << r.out;
 }
 
+// Issue 14: edits are events too, so a fleet's log pipeline can say who
+// granted or reserved what, also when the edit does not apply (--no-apply, as
+// the Ansible role edits). Filterable by port, entry and principal.
+TEST_F(Journal, EditsAreStructuredEntriesFilterableByPortAndPrincipal) {
+    auto r = sb->portauth({"allow", "--no-apply", "80", "52031"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "portauth: granted 80: uid 52031\n") << "not under systemd: stdout says it as before";
+    r = sb->portreserve({"add", "--no-apply", "tcp/6000-6010", "%52032"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    r = sb->portreserve({"release", "--no-apply", "udp/5060", "52021"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto edited = of_event(journal->take(), "edited");
+    ASSERT_EQ(edited.size(), 3u);
+    EXPECT_EQ(field(edited[0], "MESSAGE_ID"), "ee2d028cdf784b839938d08b89a40375");
+    EXPECT_EQ(field(edited[0], "PRIORITY"), "5");
+    EXPECT_EQ(field(edited[0], "SYSLOG_IDENTIFIER"), "portauth");
+    EXPECT_EQ(field(edited[0], "MESSAGE"), "portauth: granted 80: uid 52031");
+    EXPECT_EQ(field(edited[0], "PORTAUTH_EDIT"), "granted");
+    EXPECT_EQ(field(edited[0], "PORTAUTH_ENTRY"), "byport/80");
+    EXPECT_EQ(field(edited[0], "PORTAUTH_PROTO"), "any");
+    EXPECT_EQ(field(edited[0], "PORTAUTH_PORT"), "80");
+    EXPECT_EQ(field(edited[0], "PORTAUTH_UID"), "52031");
+    EXPECT_EQ(field(edited[0], "PORTAUTH_PRINCIPALS"), "uid:52031");
+    EXPECT_EQ(field(edited[0], "PORTAUTH_APPLY"), "0");
+    EXPECT_EQ(field(edited[0], "PORTAUTH_POLICY_DIR"), sb->policy_dir());
+    EXPECT_EQ(field(edited[1], "SYSLOG_IDENTIFIER"), "portreserve");
+    EXPECT_EQ(field(edited[1], "PORTAUTH_EDIT"), "reserved");
+    EXPECT_EQ(field(edited[1], "PORTAUTH_ENTRY"), "reserve/tcp/6000-6010");
+    EXPECT_EQ(field(edited[1], "PORTAUTH_PROTO"), "tcp");
+    EXPECT_EQ(field(edited[1], "PORTAUTH_PORT"), "6000-6010");
+    EXPECT_EQ(field(edited[1], "PORTAUTH_GID"), "52032");
+    EXPECT_EQ(field(edited[1], "PORTAUTH_PRINCIPALS"), "gid:52032");
+    EXPECT_EQ(field(edited[2], "PORTAUTH_EDIT"), "released");
+    EXPECT_EQ(field(edited[2], "PORTAUTH_ENTRY"), "reserve/udp/5060");
+    // A refused edit changes nothing and is no "edited" event.
+    r = sb->portauth({"allow", "--no-apply", "80x", "52031"});
+    EXPECT_NE(r.status, 0);
+    EXPECT_TRUE(of_event(journal->take(), "edited").empty());
+}
+
 }  // namespace

@@ -29,6 +29,31 @@ Result<std::vector<Principal>> parse_principals(const std::vector<std::string>& 
     return out;
 }
 
+// What an edit changed, for the journal (docs/journal.md, "edited").
+std::vector<JournalField> spec_fields(const GrantSpec& s) {
+    return {{"PORTAUTH_ENTRY", grant_entry_path(s)}, {"PORTAUTH_PROTO", "any"}, {"PORTAUTH_PORT", std::to_string(s.port)}};
+}
+std::vector<JournalField> spec_fields(const ReserveSpec& s) {
+    const std::string ports = std::to_string(s.port_min) + (s.port_max != s.port_min ? "-" + std::to_string(s.port_max) : "");
+    return {{"PORTAUTH_ENTRY", reserve_entry_path(s)}, {"PORTAUTH_PROTO", proto_name(s.proto)}, {"PORTAUTH_PORT", ports}};
+}
+
+template <class Spec>
+std::vector<JournalField> edit_fields(const EditOptions& o, const char* done, const Spec& spec, const std::vector<Principal>& principals) {
+    std::vector<JournalField> f = {{"PORTAUTH_POLICY_DIR", o.common.policy_dir}, {"PORTAUTH_EDIT", done}};
+    for (auto& x : spec_fields(spec)) f.push_back(std::move(x));
+    std::string list;
+    for (const auto& p : principals) {
+        const bool group = p.kind == Principal::Kind::group;
+        list += (list.empty() ? "" : ",") + std::string(group ? "gid:" : "uid:") + std::to_string(p.id);
+        // One field per principal: journalctl PORTAUTH_UID=33 finds every edit that names uid 33.
+        f.push_back({group ? "PORTAUTH_GID" : "PORTAUTH_UID", std::to_string(p.id)});
+    }
+    f.push_back({"PORTAUTH_PRINCIPALS", list});
+    f.push_back({"PORTAUTH_APPLY", o.no_apply ? "0" : "1"});
+    return f;
+}
+
 template <class Spec, class ParseFn, class EditFn>
 int edit(const EditOptions& o, const char* tool, ParseFn parse, EditFn apply_edit, const char* done, bool need_principals) {
     auto spec = parse(o.spec);
@@ -51,7 +76,8 @@ int edit(const EditOptions& o, const char* tool, ParseFn parse, EditFn apply_edi
     }
     std::string names;
     for (const auto& p : *principals) names += (names.empty() ? "" : ", ") + format_principal(p);
-    std::printf("%s: %s %s%s%s\n", tool, done, o.spec.c_str(), names.empty() ? "" : ": ", names.c_str());
+    const std::string line = std::string(tool) + ": " + done + " " + o.spec + (names.empty() ? "" : ": ") + names;
+    if (announce_stdout(Priority::notice, "edited", line, edit_fields(o, done, *spec, *principals))) std::printf("%s\n", line.c_str());
     if (o.no_apply) return kExitOk;
     return reapply_after_edit(o.common, tool);
 }

@@ -26,6 +26,7 @@ const char* message_id(const std::string& event) {
     if (event == "refused") return "f28194ac054c401080bd805251f0acd8";
     if (event == "fallback") return "9bcf9f94dec7495fa8587f672c3876ad";
     if (event == "unloaded") return "a5ec0a1f964f490f8a35a1d99e1c024b";
+    if (event == "edited") return "ee2d028cdf784b839938d08b89a40375";
     return "8160e1b16a6648f885e89c5673229a58";   // any other
 }
 
