@@ -10,7 +10,7 @@ packages=(
   libacl1-dev acl
   libclang-rt-14-dev cppcheck clang-tidy
   iproute2 util-linux procps authbind python3 curl nginx
-  zsh fish groff-base bash-completion
+  zsh fish groff-base bash-completion systemd
 )
 
 missing=()
