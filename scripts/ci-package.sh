@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # CI: build the Debian package from a copy of the tree, lint it, install it,
-# try it on a scratch cgroup and bpffs, purge it, and check that the machine is
-# as clean as before. Run as root on a machine without portauth installed.
+# try it in portauth-sandbox, purge it, and check that the machine is as clean
+# as before. Run as root after the build (scripts/build.sh: the sandbox comes
+# from it) on a machine without portauth installed.
 #
 # It never applies a policy to the root cgroup: the installed portauth is
-# tried with --cgroup <scratch child cgroup> --pin-dir <scratch bpffs> only,
-# and the package's own unit does nothing while /etc/portauth has no entries.
+# tried in the test suite's sandbox (tests/sandbox/main.cpp: a private network
+# namespace, a scratch child cgroup and bpffs, all removed however it ends)
+# with --cgroup <its cgroup> --pin-dir <its bpffs> only, and the package's own
+# unit does nothing while /etc/portauth has no entries.
 #
+#   BUILD_DIR              the build with portauth-sandbox (default: build)
 #   PORTAUTH_PKG_TESTS=1   also build and run the unit tests in the package build
 #                          (default: nocheck; scripts/test.sh has run them already)
 #   PORTAUTH_PKG_KEEP=DIR  copy the built .deb and the lintian report to DIR
@@ -25,10 +29,26 @@ expect() {  # expect STATUS COMMAND...
   [ "$got" = "$want" ] || { cat "$work/out" >&2; fail "'$*' exited $got, expected $want"; }
 }
 
-# Inner part, run by the outer one under `unshare --net`: apply the policy to
-# the scratch cgroup, bind(2) as uid 51000/51001 inside it, unload.
-if [ "${1:-}" = --scratch-enforcement ]; then
-  work=$2 policy=$3 scratch_cg=$4 pin_dir=$5
+# The part in portauth-sandbox, run by the outer one after the install:
+# portwatch scan (nothing of the host's network namespace is scanned); apply
+# the policy to the sandbox's cgroup, bind(2) as uid 51000/51001 inside it
+# (in a private namespace: enforcement covers the namespace apply runs in, so
+# nothing, ip_local_reserved_ports included, touches the machine's own),
+# unload. What is left when it ends is the sandbox's to remove.
+if [ "${1:-}" = --in-sandbox ]; then
+  [ -n "${PORTAUTH_SANDBOX_DIR:-}" ] || fail "--in-sandbox: run by the outer part in portauth-sandbox"
+  policy=$2
+  work=$PORTAUTH_SANDBOX_DIR scratch_cg=$PORTAUTH_SANDBOX_CGROUP pin_dir=$PORTAUTH_SANDBOX_PIN_DIR
+
+  # portwatch scan by hand records in the package's /var/lib/portwatch.
+  if [ -e /usr/sbin/portwatch ]; then
+    /usr/sbin/portwatch scan --policy-dir "$policy" >"$work/out" 2>&1 ||
+      { cat "$work/out" >&2; fail "portwatch scan failed"; }
+    [ "$(stat -c '%U:%G %a' /var/lib/portwatch/portwatch.db)" = "root:root 640" ] ||
+      fail "portwatch.db is $(stat -c '%U:%G %a' /var/lib/portwatch/portwatch.db 2>&1)"
+    log "portwatch scan recorded in /var/lib/portwatch/portwatch.db (root:root 640)"
+  fi
+
   try_bind() {  # try_bind UID PROTO PORT -> exit 0 bound, 13 refused
     sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$scratch_cg" \
       setpriv --reuid="$1" --regid="$1" --clear-groups --inh-caps=-all \
@@ -41,7 +61,6 @@ except PermissionError:
     sys.exit(13)
 ' "$2" "$3"
   }
-  trap '"$pa" unload --pin-dir "$pin_dir" >/dev/null 2>&1' EXIT
   expect 0 "$pa" apply --policy-dir "$policy" --cgroup "$scratch_cg" --pin-dir "$pin_dir"
   expect 0 "$pa" status --pin-dir "$pin_dir"
   expect 0  try_bind 51000 tcp 80      # granted by byport/80
@@ -55,11 +74,14 @@ except PermissionError:
   expect 0  try_bind 51001 udp 5060    # reserved for 51001
   expect 13 try_bind 51000 udp 5060    # reserved for someone else
   expect 0 "$pa" unload --pin-dir "$pin_dir"
-  trap - EXIT
+  [ -z "$(ls -A "$pin_dir" 2>/dev/null)" ] || fail "portauth unload left pins in $pin_dir: $(ls -A "$pin_dir")"
+  log "scratch enforcement: grants and reservations behave, unload cleans up"
   exit 0
 fi
 
-[ "$(id -u)" = 0 ] || fail "run as root (dpkg -i, a scratch cgroup and a bpffs mount)"
+[ "$(id -u)" = 0 ] || fail "run as root (dpkg -i, a scratch cgroup, a bpffs mount, a network namespace)"
+sandbox=$src/${BUILD_DIR:-build}/tests/portauth-sandbox
+[ -x "$sandbox" ] || fail "no $sandbox; run scripts/build.sh first"
 
 # --- preconditions: do not disturb an existing installation ------------------
 for pkg in portauth portauth-authbind; do
@@ -98,22 +120,11 @@ fi
 
 # --- scratch space and cleanup -----------------------------------------------
 work=$(mktemp -d /tmp/portauth-ci-package.XXXXXX)
-cgroup2=$(awk '$(NF-2) == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
-[ -n "$cgroup2" ] || fail "no cgroup2 mount in /proc/self/mountinfo"
-scratch_cg="$cgroup2/portauth-ci-package.$$"
-bpffs="$work/bpffs"
-pin_dir="$bpffs/portauth"
 installed=no
 
-cleanup() {
+cleanup() {   # the scratch cgroup, bpffs and namespace were portauth-sandbox's
   local rc=$?
   set +e
-  if [ -x /usr/sbin/portauth ] && [ -d "$pin_dir" ]; then /usr/sbin/portauth unload --pin-dir "$pin_dir" >/dev/null 2>&1; fi
-  if [ -d "$scratch_cg" ]; then
-    while read -r pid; do echo "$pid" >"$cgroup2/cgroup.procs"; done <"$scratch_cg/cgroup.procs" 2>/dev/null
-    rmdir "$scratch_cg"
-  fi
-  mountpoint -q "$bpffs" && umount "$bpffs"
   if [ $installed = yes ]; then dpkg --purge portauth-authbind portauth >/dev/null 2>&1; fi
   if [ $had_authbind = yes ] && ! dpkg-query -W -f='${Status}' authbind 2>/dev/null | grep -q 'install ok installed'; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends authbind >/dev/null 2>&1 ||
@@ -221,7 +232,7 @@ else
   log "systemd-analyze is not installed: the units were not verified"
 fi
 
-# --- try it: example policies, a scratch cgroup, a scratch bpffs ------------------
+# --- try it: example policies, then in portauth-sandbox ---------------------------
 policy="$work/policy"
 /usr/share/portauth/policies/webserver/setup.sh "$policy" 51000 >/dev/null
 /usr/share/portauth/policies/sip/setup.sh "$policy" 51001 >/dev/null
@@ -242,26 +253,8 @@ cond_rc() { local rc=0; PORTAUTH_POLICY_DIR="$1" /bin/sh -c "$condition" >/dev/n
 [ "$(cond_rc "$work/empty:$policy")" = 0 ] || fail "portauth.service would skip $work/empty:$policy"
 log "portauth.service: skipped for a tree without entries, run for $policy"
 
-# portwatch scan by hand records in the package's /var/lib/portwatch (in a
-# private network namespace: nothing of the host's is scanned).
-if [ -e /usr/sbin/portwatch ]; then
-  unshare --net -- /usr/sbin/portwatch scan --policy-dir "$policy" >"$work/out" 2>&1 ||
-    { cat "$work/out" >&2; fail "portwatch scan failed"; }
-  [ "$(stat -c '%U:%G %a' /var/lib/portwatch/portwatch.db)" = "root:root 640" ] ||
-    fail "portwatch.db is $(stat -c '%U:%G %a' /var/lib/portwatch/portwatch.db 2>&1)"
-  log "portwatch scan recorded in /var/lib/portwatch/portwatch.db (root:root 640)"
-fi
-
-# Enforcement covers the network namespace apply runs in: apply, bind and
-# unload in a private one, so that nothing (ip_local_reserved_ports included)
-# touches the machine's own.
-mkdir -p "$bpffs" "$scratch_cg"
-mount -t bpf bpf "$bpffs"
-unshare --net -- "$self" --scratch-enforcement "$work" "$policy" "$scratch_cg" "$pin_dir"
-[ -z "$(ls -A "$pin_dir" 2>/dev/null)" ] || fail "portauth unload left pins in $pin_dir: $(ls -A "$pin_dir")"
-umount "$bpffs"
-rmdir "$scratch_cg"
-log "scratch enforcement: grants and reservations behave, unload cleans up"
+# portwatch scan, apply, binds and unload: in portauth-sandbox (above).
+"$sandbox" "$self" --in-sandbox "$policy" || fail "the part in portauth-sandbox failed (exit $?)"
 
 # --- purge, and check the machine is clean ------------------------------------------
 left=()

@@ -98,7 +98,7 @@ public:
             if (!add(fd)) return fail(sys_error("cannot set up the event loop"));
         if (hooks_ && !add(hooks_->fd())) return fail(sys_error("cannot set up the event loop"));
         log_.info("watching " + std::to_string(policy_.reservations.size()) + " reservations from '" + o_.scan.policy_dir + "' every " +
-                  fmt_seconds(o_.interval_seconds) + "s; record '" + o_.scan.db + "'; action " + action_name(settings_.action) +
+                  seconds_text(o_.interval_seconds) + "s; record '" + o_.scan.db + "'; action " + action_name(settings_.action) +
                   "; metrics " + (o_.metrics_file ? "'" + *o_.metrics_file + "'" : std::string("not written")));
         if (startup_record_error_) record_failed(*startup_record_error_);
         open_events();
@@ -132,12 +132,6 @@ public:
     }
 
 private:
-    static std::string fmt_seconds(double s) {
-        char buf[32];
-        (void)std::snprintf(buf, sizeof buf, "%g", s);
-        return buf;
-    }
-
     bool add(int fd) {
         epoll_event ev{};
         ev.events = EPOLLIN;
@@ -523,13 +517,9 @@ void log_hook(const HookFinished& f, WatchLog& log) {
 }
 
 int run_watch_daemon(const RunOptions& o, WatchLog& log) {
-    auto settings = settings_from(o.scan);
+    auto settings = settings_from(o);
     if (!settings) {
         log.error(settings.error().message());
-        return kExitError;
-    }
-    if (!(o.interval_seconds >= 0.1 && o.interval_seconds <= kMaxIntervalSeconds)) {
-        log.error("--interval " + std::to_string(o.interval_seconds) + ": out of range 0.1-" + std::to_string(kMaxIntervalSeconds));
         return kExitError;
     }
     auto policy = load_watched_policy(o.scan.policy_dir, o.pin_dir);

@@ -30,6 +30,7 @@ inline constexpr int kExitError = 2;
 inline constexpr int kCheckOk = 0, kCheckWarning = 1, kCheckCritical = 2, kCheckUnknown = 3;
 
 inline constexpr const char* kDefaultDb = "/var/lib/portwatch/portwatch.db";
+inline constexpr double kMinIntervalSeconds = 0.1;
 inline constexpr int kMaxIntervalSeconds = 86400;
 
 struct ScanOptions {

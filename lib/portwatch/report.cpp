@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <ctime>
+#include <tuple>
 
 #include "common/escape.hpp"
 #include "common/json.hpp"
 #include "common/parse.hpp"
 #include "common/utc_time.hpp"
+#include "portwatch/options.hpp"
 
 namespace portauth::watch {
 
@@ -15,6 +17,23 @@ Result<ReportFormat> parse_report_format(std::string_view text) {
     if (text == "json") return ReportFormat::json;
     if (text == "csv") return ReportFormat::csv;
     return logic_error("'" + std::string(text) + "': unknown format (table, json or csv)");
+}
+
+Result<ReportRequest> report_request_from(const ReportOptions& o, int64_t now) {
+    ReportRequest r;
+    auto format = parse_report_format(o.format);
+    if (!format) return logic_error("--format " + format.error().what);
+    r.format = *format;
+    if (o.kind && *o.kind != "squat" && *o.kind != "refused" && *o.kind != "grant_miss")
+        return logic_error("--kind '" + *o.kind + "': unknown kind (squat, refused or grant_miss)");
+    r.query.kind = o.kind;
+    for (auto [name, text, out] : {std::tuple{"--since ", &o.since, &r.query.since}, std::tuple{"--until ", &o.until, &r.query.until}}) {
+        if (!*text) continue;
+        auto when = parse_when(**text, now);
+        if (!when) return logic_error(name + when.error().what);
+        *out = *when;
+    }
+    return r;
 }
 
 namespace {

@@ -15,6 +15,16 @@ namespace portauth::watch {
 enum class ReportFormat { table, json, csv };
 Result<ReportFormat> parse_report_format(std::string_view text);
 
+// What `portwatch report` was asked, checked: the one place its values are
+// checked (the tool's parser only converts types). A refusal names the option
+// and the value: "--kind 'squats': unknown kind (squat, refused or grant_miss)".
+struct ReportOptions;
+struct ReportRequest {
+    EventQuery query;
+    ReportFormat format = ReportFormat::table;
+};
+Result<ReportRequest> report_request_from(const ReportOptions& o, int64_t now_ms);
+
 // WHEN, in milliseconds since the epoch. Accepted:
 //   ISO 8601 in UTC: 2024-05-01, 2024-05-01T12:30, 2024-05-01T12:30:15, with
 //   a space instead of T, and an optional trailing Z;

@@ -1,6 +1,7 @@
 #include "portwatch/watcher.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "common/escape.hpp"
 #include "common/parse.hpp"
@@ -44,7 +45,7 @@ Result<uint32_t> resolve_group(const std::string& text) {
 Result<WatchSettings> settings_from(const ScanOptions& o) {
     WatchSettings s;
     auto action = parse_action(o.action);
-    if (!action) return action.error();
+    if (!action) return logic_error("--action " + action.error().what);
     s.action = *action;
     if (o.grace_seconds < 0 || o.grace_seconds > kMaxGraceSeconds)
         return logic_error("--grace " + std::to_string(o.grace_seconds) + ": out of range 0-" + std::to_string(kMaxGraceSeconds));
@@ -65,6 +66,16 @@ Result<WatchSettings> settings_from(const ScanOptions& o) {
     return s;
 }
 
+Result<WatchSettings> settings_from(const RunOptions& o) {
+    auto s = settings_from(o.scan);
+    if (!s) return s;
+    // NaN fails both comparisons.
+    if (!(o.interval_seconds >= kMinIntervalSeconds && o.interval_seconds <= kMaxIntervalSeconds))
+        return logic_error("--interval " + seconds_text(o.interval_seconds) + ": out of range " + seconds_text(kMinIntervalSeconds) + "-" +
+                           std::to_string(kMaxIntervalSeconds));
+    return s;
+}
+
 std::map<std::string, std::string> hook_environment(const EventRecord& rec) {
     return {{"PORTWATCH_KIND", rec.kind},
             {"PORTWATCH_PROTO", rec.proto},
@@ -81,6 +92,12 @@ std::map<std::string, std::string> hook_environment(const EventRecord& rec) {
             {"PORTWATCH_IDENTITY", rec.identity},
             {"PORTWATCH_FIRST_SEEN", std::to_string(rec.first_seen)},
             {"PORTWATCH_LAST_SEEN", std::to_string(rec.last_seen)}};
+}
+
+std::string seconds_text(double seconds) {
+    char buf[32];
+    (void)std::snprintf(buf, sizeof buf, "%g", seconds);
+    return buf;
 }
 
 std::string describe(const EventRecord& rec) {

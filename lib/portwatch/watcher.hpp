@@ -82,8 +82,15 @@ PassOutcome handle_scan(Database* db, ScanResult scan, const WatchSettings& sett
 Status record_action(Database* db, SquatMemory& memory, const std::string& key, const std::string& action, const std::string& result);
 
 struct ScanOptions;
-// Checks and converts the command line's settings (--db-group is resolved here, once).
+struct RunOptions;
+// Checks and converts the command line's settings: the one place their
+// values are checked (the tool's parser only converts types), so every caller
+// and the tests refuse the same values with the same words. A refusal names
+// the option and the value: "--grace 3601: out of range 0-3600".
+// --db-group is resolved here, once.
 Result<WatchSettings> settings_from(const ScanOptions& o);
+// run's: those of scan, and --interval (kMinIntervalSeconds-kMaxIntervalSeconds).
+Result<WatchSettings> settings_from(const RunOptions& o);
 
 // The hook's environment for an event (PORTWATCH_KIND, _PROTO, _ADDR, _PORT,
 // _UID, _USER, _PID, _COMM, _EXE, _ENTRY, _ACTION, _ACTION_RESULT,
@@ -93,5 +100,8 @@ std::map<std::string, std::string> hook_environment(const EventRecord& rec);
 
 // "udp/5060 uid 51001 (pid 1234)"
 std::string describe(const EventRecord& rec);
+
+// Seconds as messages write them, as short as the value allows: 0.1, 30, 1e+06.
+std::string seconds_text(double seconds);
 
 }  // namespace portauth::watch

@@ -16,7 +16,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -39,7 +38,6 @@ class Authbind : public ::testing::Test {
 protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, BPF, other uids)";
-        ASSERT_TRUE(sandbox::enter_private_netns()) << std::strerror(errno);
         sb = std::make_unique<Sandbox>();
         authbind_dir = sb->make_policy_dir("authbind");
     }

@@ -327,12 +327,18 @@ class Autobind : public ::testing::Test {
 protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, cgroups, BPF, other uids)";
-        host_netns_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        ASSERT_GE(host_netns_, 0) << strerror(errno);
+        // The sandbox first: it moves the process into its private namespace
+        // (once per process), which TearDown returns to. Then a fresh one for
+        // this test, whose sysctls it changes. Opened the other way round,
+        // TearDown would return to the host's namespace while the sandbox
+        // believes the process is still in its own, and a later test of the
+        // same process would bind in the host's.
+        sb = std::make_unique<Sandbox>();
+        outer_netns_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        ASSERT_GE(outer_netns_, 0) << strerror(errno);
         ASSERT_TRUE(sandbox::enter_private_netns()) << strerror(errno);
         ASSERT_EQ(reserved_sysctl(), std::set<uint16_t>{}) << "a new network namespace starts with no reserved ports";
 
-        sb = std::make_unique<Sandbox>();
         sb->entry("reserve/udp/5060", 0, 0, 0400, "u:52001:x,m::x");
         sb->entry("reserve/tcp/5060", 0, 0, 0400, "u:52001:x,m::x");
         sb->entry("reserve/udp/5070-5071", 0, 0, 0400, "u:52001:x,m::x");
@@ -340,9 +346,9 @@ protected:
 
     void TearDown() override {
         sb.reset();   // unloads, in this test's namespace
-        if (host_netns_ >= 0) {
-            EXPECT_EQ(setns(host_netns_, CLONE_NEWNET), 0) << strerror(errno);
-            close(host_netns_);
+        if (outer_netns_ >= 0) {
+            EXPECT_EQ(setns(outer_netns_, CLONE_NEWNET), 0) << strerror(errno);
+            close(outer_netns_);
         }
     }
 
@@ -382,7 +388,7 @@ protected:
     }
 
     std::unique_ptr<Sandbox> sb;
-    int host_netns_ = -1;
+    int outer_netns_ = -1;
 };
 
 TEST_F(Autobind, WidenedPortRangeNeverHandsOutAReservedPort) {

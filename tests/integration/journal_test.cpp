@@ -11,8 +11,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,7 +30,6 @@ class Journal : public ::testing::Test {
 protected:
     void SetUp() override {
         if (::geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, BPF)";
-        ASSERT_TRUE(sandbox::enter_private_netns()) << std::strerror(errno);
         sb = std::make_unique<sandbox::Sandbox>();
         journal = std::make_unique<FakeJournal>(sb->journal_socket());
         sb->entry("reserve/udp/5060", 0, 0, 0400, "u:52021:x,m::x");

@@ -24,7 +24,6 @@ class Newcomer : public ::testing::Test {
 protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, BPF, mounts)";
-        ASSERT_TRUE(sandbox::enter_private_netns()) << std::strerror(errno);
         sb = std::make_unique<sandbox::Sandbox>();
     }
     std::unique_ptr<sandbox::Sandbox> sb;

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <memory>
 
 #include "sandbox.hpp"
@@ -24,7 +23,6 @@ class Unprivileged : public ::testing::Test {
 protected:
     void SetUp() override {
         if (::geteuid() != 0) GTEST_SKIP() << "needs root to set the scene (cgroups, BPF, other uids)";
-        ASSERT_TRUE(sandbox::enter_private_netns()) << std::strerror(errno);
         sb = std::make_unique<sandbox::Sandbox>();
         sb->entry("reserve/udp/5060", 0, 0, 0400, "u:52033:x,m::x");
         auto r = sb->apply();

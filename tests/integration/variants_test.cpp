@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -46,7 +45,6 @@ class Variants : public ::testing::Test {
 protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, BPF)";
-        ASSERT_TRUE(sandbox::enter_private_netns()) << "a private network namespace: " << std::strerror(errno);
         sb.emplace();
         sb->entry("reserve/tcp/7610", 0, 0, 0400, "u:51000:x,m::x");
         sb->entry("byport/80", kCarol.uid, 0, 0500);

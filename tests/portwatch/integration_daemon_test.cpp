@@ -1,9 +1,9 @@
 // portwatch run as a daemon against real processes: the hook as its own
-// process, SIGTERM while a hook sleeps, kills of several holders in one grace,
-// an escalation from destroy to kill, a holder that hands its socket to a
-// child when told to stop, SIGTERM and scans under a flood of refused binds,
-// reports that read the record while the daemon writes it.
-// Each test in its own network namespace.
+// process, its environment (escaped) and its timeout, SIGTERM while a hook
+// sleeps, kills of several holders in one grace, an escalation from destroy to
+// kill, a holder that hands its socket to a child when told to stop, SIGTERM
+// and scans under a flood of refused binds, reports that read the record while
+// the daemon writes it. Each test in its own network namespace.
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,11 +20,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -50,13 +53,15 @@ void bind_5060_as_51001() {
     if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) _exit(2);
 }
 
-// A udp/5060 holder of uid 51001 that forks `extra` children sharing the socket.
-pid_t squatter(int extra, bool ignore_term = false) {
+// A udp/5060 holder of uid 51001 that forks `extra` children sharing the
+// socket; named `comm` (at most 15 bytes) when given.
+pid_t squatter(int extra, bool ignore_term = false, const char* comm = nullptr) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return -1;
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (comm) prctl(PR_SET_NAME, comm);
         if (ignore_term) signal(SIGTERM, SIG_IGN);
         bind_5060_as_51001();
         for (int i = 0; i < extra; ++i)
@@ -201,6 +206,44 @@ int posix_locks(pid_t pid, ino_t ino) {
     return n;
 }
 
+// Writes an executable script (the hooks' shape: a file the admin names in --exec).
+void write_script(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+    chmod(path.c_str(), 0700);
+}
+
+// The NAME=value lines of `env`'s output whose name starts with PORTWATCH_.
+std::map<std::string, std::string> portwatch_variables(const std::string& env) {
+    std::map<std::string, std::string> vars;
+    std::istringstream in(env);
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto eq = line.find('=');
+        if (line.rfind("PORTWATCH_", 0) == 0 && eq != std::string::npos) vars[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    return vars;
+}
+
+// The files in `dir` whose names end in `suffix`.
+std::vector<std::string> files_in(const std::string& dir, const std::string& suffix) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+            out.push_back(e.path().string());
+    }
+    return out;
+}
+
+// Gone, or a zombie: it runs no more.
+bool ended(pid_t pid) {
+    if (kill(pid, 0) != 0) return errno == ESRCH;
+    const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+    const auto paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
 bool port_free() {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
@@ -310,6 +353,100 @@ TEST_F(PortwatchDaemon, HookIsItsOwnProcessAndSeesEscapedValues) {
     EXPECT_NE(text.find("SigBlk:\t0000000000000000"), std::string::npos) << text;
     EXPECT_NE(text.find("ownpgid"), std::string::npos) << text;
     EXPECT_GE(stop(), 0);
+}
+
+// The alert hook end to end, as an admin writes one: a script that saves its
+// environment. It runs once for a new squat (not at every scan while the squat
+// persists), with exactly the variables portwatch(8) documents, and the
+// squatter's hostile comm (a terminal escape, a newline, a backslash, a byte
+// that is not UTF-8) arrives escaped as docs/portwatch.md "Untrusted text" says.
+TEST_F(PortwatchDaemon, HookRunsOnceWithTheDocumentedVariablesEscaped) {
+    const int64_t before = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    squatter_ = squatter(0, false, "sq\x1b[2J\n\\\xff");
+    ASSERT_GT(squatter_, 0);
+    const std::string runs = box_->tmp() + "/hook-runs";
+    ASSERT_EQ(mkdir(runs.c_str(), 0700), 0);
+    const std::string hook = box_->tmp() + "/save-env.sh";
+    write_script(hook, "#!/bin/sh\nenv > \"$1/.$$\" && mv \"$1/.$$\" \"$1/$$.env\"\n");
+    start({"--exec", hook + " " + runs});
+    ASSERT_TRUE(wait_for([&] { return !files_in(runs, ".env").empty(); }, 5000ms)) << daemon_state() << slurp(log_);
+    std::this_thread::sleep_for(1500ms);   // seven more scans of the same squat
+    const auto saved = files_in(runs, ".env");
+    ASSERT_EQ(saved.size(), 1u) << "the hook ran " << saved.size() << " times for one squat\n" << slurp(log_);
+    const int64_t after = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+
+    const auto vars = portwatch_variables(slurp(saved[0]));
+    std::vector<std::string> names;
+    for (const auto& [name, value] : vars) names.push_back(name);
+    // man/portwatch.8, --exec: these and no others.
+    EXPECT_EQ(names, (std::vector<std::string>{"PORTWATCH_ACTION", "PORTWATCH_ACTION_RESULT", "PORTWATCH_ADDR", "PORTWATCH_COMM",
+                                               "PORTWATCH_COUNT", "PORTWATCH_ENTRY", "PORTWATCH_EXE", "PORTWATCH_FIRST_SEEN",
+                                               "PORTWATCH_IDENTITY", "PORTWATCH_KIND", "PORTWATCH_LAST_SEEN", "PORTWATCH_PID",
+                                               "PORTWATCH_PORT", "PORTWATCH_PROTO", "PORTWATCH_UID", "PORTWATCH_USER"}));
+    auto var = [&](const std::string& name) {
+        auto it = vars.find("PORTWATCH_" + name);
+        return it == vars.end() ? std::string("(unset)") : it->second;
+    };
+    EXPECT_EQ(var("KIND"), "squat");
+    EXPECT_EQ(var("PROTO"), "udp");
+    EXPECT_EQ(var("ADDR"), "0.0.0.0");
+    EXPECT_EQ(var("PORT"), "5060");
+    EXPECT_EQ(var("UID"), "51001");
+    EXPECT_EQ(var("USER"), "51001");   // no passwd entry: the number
+    EXPECT_EQ(var("PID"), std::to_string(squatter_));
+    EXPECT_EQ(var("COMM"), "sq\\x1b[2J\\x0a\\\\\\xff");   // the text sq\x1b[2J\x0a\\\xff
+    char exe[4096];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);   // the squatter is a fork of this program
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(var("EXE"), std::string(exe, static_cast<size_t>(n)));
+    EXPECT_EQ(var("ENTRY"), "reserve/udp/5060");
+    EXPECT_EQ(var("ACTION"), "log");
+    EXPECT_EQ(var("ACTION_RESULT"), "");
+    EXPECT_EQ(var("IDENTITY"), "holder");   // nothing enforced here: judged by the holding process
+    EXPECT_EQ(var("COUNT"), "1");
+    const int64_t first_seen = std::strtoll(var("FIRST_SEEN").c_str(), nullptr, 10);
+    EXPECT_GE(first_seen, before) << var("FIRST_SEEN");
+    EXPECT_LE(first_seen, after) << var("FIRST_SEEN");
+    EXPECT_EQ(var("LAST_SEEN"), var("FIRST_SEEN"));   // the run is for the squat's first sighting
+    EXPECT_GE(stop(), 0);
+    EXPECT_TRUE(WIFEXITED(status_) && WEXITSTATUS(status_) == 0) << "wait status " << status_ << "\n" << slurp(log_);
+}
+
+// A hook that hangs is killed with its whole process group at --exec-timeout
+// (hook.hpp), not before, and the daemon says so and goes on. The script and
+// its child ignore SIGTERM: the `sh -c` that runs the script leads the group
+// and dies of it, and what is left of its group is killed with it.
+TEST_F(PortwatchDaemon, AHangingHookIsKilledWithItsGroupAtTheTimeout) {
+    squatter_ = squatter(0);
+    ASSERT_GT(squatter_, 0);
+    const std::string pids = box_->tmp() + "/hook.pids";
+    const std::string hook = box_->tmp() + "/hang.sh";
+    // "SHELL CHILD START": its pid, its child's, and when it started (ms since the epoch).
+    write_script(hook, "#!/bin/sh\nstart=$(date +%s%3N)\ntrap '' TERM\nsleep 60 &\n"
+                       "echo \"$$ $! $start\" > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"\nwait\n");
+    start({"--exec", hook + " " + pids, "--exec-timeout", "2"});
+    ASSERT_TRUE(wait_for([&] { return access(pids.c_str(), F_OK) == 0; }, 5000ms)) << daemon_state() << slurp(log_);
+    pid_t shell = 0, child = 0;
+    int64_t started_ms = 0;
+    std::istringstream(slurp(pids)) >> shell >> child >> started_ms;
+    ASSERT_GT(shell, 0);
+    ASSERT_GT(child, 0);
+    const auto since_start = [&] {
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+        return std::chrono::milliseconds(now.count() - started_ms);
+    };
+    std::this_thread::sleep_for(1000ms - since_start());
+    EXPECT_FALSE(ended(shell) || ended(child)) << "killed " << since_start().count() << " ms after its start, before --exec-timeout 2\n" << slurp(log_);
+    ASSERT_TRUE(wait_for([&] { return ended(shell) && ended(child); }, 5000ms)) << "the hook outlived --exec-timeout 2 by 4 s\n" << slurp(log_);
+    // At 2 s (counted from just before the script's first line), at the latest
+    // 0.3 s later (SIGKILL to a leader that ignores SIGTERM), and a poll.
+    EXPECT_GE(since_start(), 1500ms);
+    EXPECT_LT(since_start(), 3500ms);
+    EXPECT_TRUE(wait_for([&] { return slurp(log_).find("timed out and was killed with its process group") != std::string::npos; }, 2000ms))
+        << slurp(log_);
+    EXPECT_EQ(daemon_state(), "the daemon is running\n") << slurp(log_);
+    EXPECT_GE(stop(), 0);
+    EXPECT_TRUE(WIFEXITED(status_) && WEXITSTATUS(status_) == 0) << "wait status " << status_ << "\n" << slurp(log_);
 }
 
 TEST_F(PortwatchDaemon, SigtermDuringASleepingHookExitsWithinASecond) {

@@ -22,7 +22,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -82,7 +81,6 @@ class PortwatchEnforced : public ::testing::Test {
 protected:
     void SetUp() override {
         if (::geteuid() != 0) GTEST_SKIP() << "needs root (cgroups, BPF, other uids)";
-        ASSERT_TRUE(sandbox::enter_private_netns()) << "a private network namespace: " << std::strerror(errno);
         sb_ = std::make_unique<sandbox::Sandbox>();
         pin_dir_env_.emplace("PORTAUTH_PIN_DIR", sb_->pin_dir());
         db_ = sb_->tmp() + "/portwatch.db";

@@ -324,6 +324,21 @@ TEST_F(Portwatch, ScanExitCodes) {
     EXPECT_NE(bad.err.find("nonexistent"), std::string::npos) << bad.err;
     EXPECT_EQ(pw({"scan", "--bogus"}).status, 2);
     EXPECT_EQ(pw({"report", "--db", db_, "--since", "yesterday"}).status, 2);
+    // Values out of range are usage errors too (2), refused by the library with the option and the value.
+    const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+        {{"scan", "--grace", "3601"}, "--grace 3601: out of range 0-3600"},
+        {{"scan", "--action", "nuke"}, "--action 'nuke': unknown action"},
+        {{"run", "--interval", "0.05", "--metrics-file", ""}, "--interval 0.05: out of range 0.1-86400"},
+        {{"run", "--exec-timeout", "0", "--metrics-file", ""}, "--exec-timeout 0: out of range 1-3600"},
+        {{"report", "--kind", "squats"}, "--kind 'squats': unknown kind"},
+    };
+    for (auto [args, message] : refused) {
+        args.insert(args.end(), {"--db", db_});
+        if (args[0] != "report") args.insert(args.end(), {"--policy-dir", box_->policy_dir()});
+        auto r = pw(args);
+        EXPECT_EQ(r.status, 2) << args[1] << " " << args[2];
+        EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    }
 }
 
 TEST_F(Portwatch, RepeatedScansKeepOneRowWhoseLastSeenMoves) {

@@ -11,23 +11,13 @@
 namespace portauth::watch {
 
 int run_report(const ReportOptions& o) {
-    auto format = parse_report_format(o.format);
-    if (!format) {
-        spdlog::error("{}", format.error().message());
+    auto request = report_request_from(o, now_ms());
+    if (!request) {
+        spdlog::error("{}", request.error().message());
         return kExitError;
     }
-    const int64_t now = now_ms();
-    EventQuery q;
-    q.kind = o.kind;
-    for (auto [text, out] : {std::pair{&o.since, &q.since}, std::pair{&o.until, &q.until}}) {
-        if (!*text) continue;
-        auto when = parse_when(**text, now);
-        if (!when) {
-            spdlog::error("{}", when.error().message());
-            return kExitError;
-        }
-        *out = *when;
-    }
+    const EventQuery& q = request->query;
+    const ReportFormat format = request->format;
     struct stat st{};
     if (::stat(o.db.c_str(), &st) != 0) {
         spdlog::error("{}", sys_error("cannot open the database '" + o.db + "'").message());
@@ -47,7 +37,7 @@ int run_report(const ReportOptions& o) {
         return kExitError;
     }
     std::optional<WatchStats> watch;
-    if (o.stats || *format == ReportFormat::table) {
+    if (o.stats || format == ReportFormat::table) {
         auto loaded = db->load_stats();
         if (!loaded) {
             spdlog::error("{}", loaded.error().message());
@@ -56,10 +46,10 @@ int run_report(const ReportOptions& o) {
         watch = *loaded;
     }
     if (o.stats) {
-        std::cout << format_summary(summarize(*rows, watch), *format);
+        std::cout << format_summary(summarize(*rows, watch), format);
     } else {
-        std::cout << format_events(*rows, *format);
-        if (*format == ReportFormat::table) std::cout << summary_line(summarize(*rows, watch));
+        std::cout << format_events(*rows, format);
+        if (format == ReportFormat::table) std::cout << summary_line(summarize(*rows, watch));
     }
     std::cout << std::flush;
     for (const auto& line : unreadable) spdlog::error("database '{}': {}", o.db, line);

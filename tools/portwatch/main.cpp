@@ -5,13 +5,17 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
+#include <string>
 
 #include "../cli_help.hpp"
 #include "common/term.hpp"
 #include "engine/engine.hpp"
 #include "policy/tree.hpp"
 #include "commands.hpp"
+#include "portwatch/actions.hpp"
 #include "portwatch/metrics.hpp"
+#include "portwatch/store.hpp"
 
 using namespace portauth::watch;
 
@@ -29,6 +33,14 @@ Examples:
 Run 'portwatch COMMAND --help' for a command's options and examples.
 Exit status: scan 0 clean, 1 squatters, 2 error; check 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN;
 report and run 0 ok, 2 error.)";
+
+// "INT:INT in [0 - 3600]", as CLI11 writes the type of an option with a Range check.
+template <typename T>
+std::string in_range(const char* type, T min, T max) {
+    std::ostringstream out;
+    out << type << ":" << type << " in [" << min << " - " << max << "]";
+    return out.str();
+}
 
 }  // namespace
 
@@ -53,16 +65,21 @@ int main(int argc, char** argv) {
     CheckOptions check_opts;
     check_opts.policy_dir = scan_opts.policy_dir;
 
+    // CLI11 converts types only; the library checks the values, for every caller
+    // (settings_from: portwatch/watcher.hpp; report_request_from: portwatch/report.hpp).
+    // --help shows what it accepts as CLI11 shows a check, from the library's limits.
     auto add_scan_options = [&](CLI::App* c) {
         c->add_option("--policy-dir", scan_opts.policy_dir, "policy tree (default $PORTAUTH_POLICY_DIR or /etc/portauth)");
         c->add_option("--db", scan_opts.db, std::string("the record (default ") + kDefaultDb + ")");
         c->add_option("--action", scan_opts.action, "on a squatter, at every scan while it persists: log (default), destroy (SOCK_DESTROY the socket), kill (SIGTERM to every holder, then SIGKILL)")
-            ->check(CLI::IsMember({"log", "destroy", "kill"}));
-        c->add_option("--grace", scan_opts.grace_seconds, "kill: seconds from SIGTERM to SIGKILL (default 5)")->check(CLI::Range(0, 3600));
+            ->type_name("TEXT:{log,destroy,kill}");
+        c->add_option("--grace", scan_opts.grace_seconds, "kill: seconds from SIGTERM to SIGKILL (default 5)")
+            ->type_name(in_range("INT", 0, kMaxGraceSeconds));
         c->add_option("--exec", scan_opts.exec, "alert hook, run with /bin/sh -c and PORTWATCH_* variables for each new squat and each refusal key (coalesced, at most 4 at once)");
-        c->add_option("--exec-timeout", scan_opts.hook_timeout_seconds, "seconds before the hook is killed with its process group (default 10)")->check(CLI::Range(1, 3600));
+        c->add_option("--exec-timeout", scan_opts.hook_timeout_seconds, "seconds before the hook is killed with its process group (default 10)")
+            ->type_name(in_range("INT", 1, kMaxHookSeconds));
         c->add_option("--retention-days", scan_opts.retention_days, "delete events not seen for this many days (default 90)")
-            ->check(CLI::Range(1, 36500));
+            ->type_name(in_range("INT", 1, kMaxRetentionDays));
         c->add_option("--db-group", scan_opts.db_group, "group (name or gid) that may read the database, e.g. for an unprivileged check");
     };
 
@@ -78,7 +95,8 @@ Exit status: 0 clean, 1 squatters, 2 error.)");
 
     auto* run = app.add_subcommand("run", "the daemon: scan every interval, record refused binds live, reload on change");
     add_scan_options(run);
-    run->add_option("--interval", run_opts.interval_seconds, "seconds between scans (default 30)")->check(CLI::Range(0.1, 86400.0));
+    run->add_option("--interval", run_opts.interval_seconds, "seconds between scans (default 30)")
+        ->type_name(in_range("FLOAT", kMinIntervalSeconds, static_cast<double>(kMaxIntervalSeconds)));
     run->add_option("--pin-dir", run_opts.pin_dir, "where the engine is pinned (default $PORTAUTH_PIN_DIR or /sys/fs/bpf/portauth)");
     run->add_option("--metrics-file", run_opts.metrics_file,
                     std::string("write Prometheus metrics here after each scan, atomically (default ") + kTextfileDir + "/" +
@@ -94,8 +112,8 @@ Exit status: 0 stopped by SIGTERM or SIGINT, 2 error.)");
     report->add_option("--db", report_opts.db, std::string("the record (default ") + kDefaultDb + ")");
     report->add_option("--since", report_opts.since, "events last seen at or after WHEN (2024-05-01, 2024-05-01T12:00Z, 1h, 7d)");
     report->add_option("--until", report_opts.until, "events first seen at or before WHEN");
-    report->add_option("--kind", report_opts.kind, "squat, refused or grant_miss")->check(CLI::IsMember({"squat", "refused", "grant_miss"}));
-    report->add_option("--format", report_opts.format, "table (default), json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
+    report->add_option("--kind", report_opts.kind, "squat, refused or grant_miss")->type_name("TEXT:{squat,refused,grant_miss}");
+    report->add_option("--format", report_opts.format, "table (default), json or csv")->type_name("TEXT:{table,json,csv}");
     report->add_flag("--stats", report_opts.stats, "print what the matching rows stand for and portwatch run's counters (kernel drops) instead of the rows");
     report->footer(R"(
 Examples:
