@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "common/path.hpp"
 
 namespace portauth {
 
@@ -176,11 +177,6 @@ Status write_model(int fd, const struct stat& st, const AclModel& m, const std::
     return sys_error("cannot set the ACL of '" + path + "'", e);
 }
 
-std::string join(const std::string& dir, const std::string& rel) {
-    if (!dir.empty() && dir.back() == '/') return dir + rel;
-    return dir + "/" + rel;
-}
-
 // One edit: the policy dir locked, the tree loaded and found clean.
 struct Session {
     std::string dir;
@@ -188,7 +184,7 @@ struct Session {
     Fd root;
     Policy policy;
 
-    std::string path_of(const std::string& rel) const { return join(dir, rel); }
+    std::string path_of(const std::string& rel) const { return join_path(dir, rel); }
 };
 
 Result<Session> begin(const std::string& dir, const TreeOptions& options) {

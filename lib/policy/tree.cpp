@@ -22,6 +22,9 @@
 
 #include "common/fd.hpp"
 #include "common/parse.hpp"
+#include "common/path.hpp"
+#include "common/small_file.hpp"
+#include "common/text.hpp"
 #include "policy/spec.hpp"
 
 namespace portauth {
@@ -29,7 +32,6 @@ namespace portauth {
 namespace {
 
 constexpr mode_t kGroupOtherWrite = S_IWGRP | S_IWOTH;
-constexpr std::string_view kBlanks = " \t\r";
 
 std::string octal_mode(mode_t mode) {
     char buf[8];
@@ -37,22 +39,6 @@ std::string octal_mode(mode_t mode) {
     return buf;
 }
 
-std::string_view trim(std::string_view s) {
-    const auto first = s.find_first_not_of(kBlanks);
-    if (first == std::string_view::npos) return {};
-    const auto last = s.find_last_not_of(kBlanks);
-    return s.substr(first, last - first + 1);
-}
-
-// Joins without doubling the slash when the directory is "/".
-std::string join(const std::string& dir, std::string_view name) {
-    if (!dir.empty() && dir.back() == '/') return dir + std::string(name);
-    return dir + "/" + std::string(name);
-}
-
-struct DirCloser {
-    void operator()(DIR* d) const { closedir(d); }
-};
 struct AclFree {
     void operator()(void* p) const { acl_free(p); }
 };
@@ -71,7 +57,7 @@ Result<std::vector<std::string>> list_dir(int dirfd, const std::string& path, si
         close(dup);
         return sys_error("cannot read directory '" + path + "'", e);
     }
-    std::unique_ptr<DIR, DirCloser> dir(raw);
+    const DirPtr dir(raw);
     rewinddir(raw);  // the duplicate shares its offset with dirfd
     std::vector<std::string> names;
     for (;;) {
@@ -195,20 +181,9 @@ Result<std::string> read_content(const OpenedFile& file, const std::string& path
         return logic_error(path + ": larger than " + std::to_string(max_bytes) + " bytes (" + limit_name + ", the limit)");
     };
     if (static_cast<uint64_t>(file.st.st_size) > max_bytes) return too_big();
-    std::string content;
-    content.resize(max_bytes + 1);
-    size_t have = 0;
-    while (have < content.size()) {
-        const ssize_t n = read(file.fd.get(), content.data() + have, content.size() - have);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return sys_error("cannot read '" + path + "'");
-        }
-        if (n == 0) break;
-        have += static_cast<size_t>(n);
-    }
-    if (have > max_bytes) return too_big();  // it grew since fstat
-    content.resize(have);
+    auto content = read_up_to(file.fd.get(), max_bytes + 1, path);
+    if (!content) return content.error();
+    if (content->size() > max_bytes) return too_big();  // it grew since fstat
     return content;
 }
 
@@ -275,7 +250,7 @@ Result<Address> parse_line_address(std::string_view text) {
 }
 
 Result<uint16_t> parse_line_port(std::string_view text) {
-    text = trim(text);
+    text = trim_blanks(text);
     if (text.empty()) return logic_error("a port number is missing");
     auto v = parse_decimal(text, 65535);
     if (!v) return logic_error("'" + std::string(text) + "' is not a port number (1-65535)");
@@ -311,16 +286,16 @@ Result<std::pair<uint16_t, uint16_t>> parse_line_ports(std::string_view text, ch
 //   addr4/length:portmin,portmax
 // The caller has removed blank and comment lines. The error has no path.
 Result<UidGrantLine> parse_uid_line(std::string_view line) {
-    line = trim(line);
+    line = trim_blanks(line);
     UidGrantLine out;
     const auto slash = line.find('/');
     if (slash != std::string_view::npos) {
-        const auto addr_text = trim(line.substr(0, slash));
+        const auto addr_text = trim_blanks(line.substr(0, slash));
         const auto rest = line.substr(slash + 1);
         const auto sep = rest.find_first_of(",:");
         if (sep == std::string_view::npos)
             return logic_error("expected ADDR/LENGTH,PORT[-PORT] or ADDR4/LENGTH:PORT,PORT");
-        const auto len_text = trim(rest.substr(0, sep));
+        const auto len_text = trim_blanks(rest.substr(0, sep));
         auto addr = parse_line_address(addr_text);
         if (!addr) return addr.error();
         const bool written_as_v6 = addr_text.find(':') != std::string_view::npos;
@@ -360,8 +335,8 @@ Result<UidGrantLine> parse_uid_line(std::string_view line) {
         return logic_error("expected ADDR[-ADDR],PORT[-PORT], ADDR/LENGTH,PORT[-PORT] or ADDR4/LENGTH:PORT,PORT");
     const auto addrs = line.substr(0, comma);
     const auto dash = addrs.find('-');
-    const auto low_text = trim(addrs.substr(0, dash));
-    const auto high_text = dash == std::string_view::npos ? low_text : trim(addrs.substr(dash + 1));
+    const auto low_text = trim_blanks(addrs.substr(0, dash));
+    const auto high_text = dash == std::string_view::npos ? low_text : trim_blanks(addrs.substr(dash + 1));
     auto low = parse_line_address(low_text);
     if (!low) return low.error();
     auto high = parse_line_address(high_text);
@@ -408,7 +383,7 @@ public:
     Result<Policy> load(const std::string& dir_as_given);
 
 private:
-    std::string path_of(std::string_view rel) const { return rel.empty() ? root_ : join(root_, rel); }
+    std::string path_of(std::string_view rel) const { return rel.empty() ? root_ : join_path(root_, rel); }
 
     Error at(const std::string& rel, const std::string& what) const { return logic_error(path_of(rel) + ": " + what); }
 
@@ -679,7 +654,7 @@ Status Loader::load_byuid(int dirfd) {
 
         UidGrantFile grant{*uid, bang, {}, Origin{rel, 0}};
         for (size_t i = 0; i < lines->size(); ++i) {
-            const auto text = trim((*lines)[i]);
+            const auto text = trim_blanks((*lines)[i]);
             if (text.empty() || text.front() == '#') continue;
             auto line = parse_uid_line(text);
             if (!line) return logic_error(path + ":" + std::to_string(i + 1) + ": " + line.error().what);
@@ -733,12 +708,12 @@ Status Loader::load_conf(int rootfd) {
     size_t root_exempt_line = 0;
     for (size_t i = 0; i < lines->size(); ++i) {
         const std::string where = path + ":" + std::to_string(i + 1) + ": ";
-        const auto text = trim((*lines)[i]);
+        const auto text = trim_blanks((*lines)[i]);
         if (text.empty() || text.front() == '#') continue;
         const auto eq = text.find('=');
         if (eq == std::string_view::npos) return logic_error(where + "expected 'key = value'");
-        const std::string key(trim(text.substr(0, eq)));
-        const std::string value(trim(text.substr(eq + 1)));
+        const std::string key(trim_blanks(text.substr(0, eq)));
+        const std::string value(trim_blanks(text.substr(eq + 1)));
         if (key != "root-exempt") return logic_error(where + "unknown setting '" + key + "' (known: root-exempt)");
         if (root_exempt_line)
             return logic_error(where + "root-exempt is already set on line " + std::to_string(root_exempt_line));
@@ -812,7 +787,7 @@ Result<std::string> absolute_root(const std::string& dir) {
         return std::string(buf);
     }
     if (!realpath(parent.c_str(), buf)) return sys_error("cannot open policy dir '" + dir + "'");
-    return join(buf, base);
+    return join_path(buf, base);
 }
 
 }  // namespace
@@ -833,7 +808,7 @@ Status check_reservation_overlaps(const std::string& root, const std::vector<Res
             const uint16_t lo = r->port_min, hi = std::min(r->port_max, widest->port_max);
             const std::string ports = lo == hi ? "port " + std::to_string(lo) : "ports " + std::to_string(lo) + "-" + std::to_string(hi);
             const std::string where = r->addr ? "on " + r->addr->str() : "on every address";
-            return logic_error(join(root, r->origin.file) + " overlaps " + join(root, widest->origin.file) + ": both reserve " +
+            return logic_error(join_path(root, r->origin.file) + " overlaps " + join_path(root, widest->origin.file) + ": both reserve " +
                                proto_name(r->proto) + " " + ports + " " + where + "; remove one or narrow its range");
         }
         if (!widest || widest->proto != r->proto || widest->addr != r->addr || r->port_max > widest->port_max) widest = r;
@@ -877,10 +852,10 @@ Policy merge_policies(Policy upper, Policy lower, const std::string& lower_root)
     // a kept entry is renamed to its absolute path.
     const auto keep = [&](Origin& origin) {
         if (upper_files.count(origin.file)) {
-            shadowed.insert(join(lower_root, origin.file));
+            shadowed.insert(join_path(lower_root, origin.file));
             return false;
         }
-        origin.file = join(lower_root, origin.file);
+        origin.file = join_path(lower_root, origin.file);
         return true;
     };
     for (auto& g : lower.port_grants)
