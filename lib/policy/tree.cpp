@@ -1,9 +1,7 @@
 #include "policy/tree.hpp"
 
-#include <acl/libacl.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/acl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +23,7 @@
 #include "common/path.hpp"
 #include "common/small_file.hpp"
 #include "common/text.hpp"
+#include "policy/acl_reader.hpp"
 #include "policy/spec.hpp"
 
 namespace portauth {
@@ -38,11 +37,6 @@ std::string octal_mode(mode_t mode) {
     std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
     return buf;
 }
-
-struct AclFree {
-    void operator()(void* p) const { acl_free(p); }
-};
-using AclPtr = std::unique_ptr<std::remove_pointer_t<acl_t>, AclFree>;
 
 // Entry names of an open directory, sorted, without "." and "..". Fails
 // once more than `budget` names are seen, so a huge directory is never
@@ -88,69 +82,9 @@ struct OpenedFile {
 };
 
 Result<AccessSpec> read_access(const OpenedFile& file, const std::string& path) {
-    AccessSpec spec;
-    spec.owner_uid = file.st.st_uid;
-    spec.owner_gid = file.st.st_gid;
-    spec.owner_x = file.st.st_mode & S_IXUSR;
-    spec.group_x = file.st.st_mode & S_IXGRP;
-    spec.other_x = file.st.st_mode & S_IXOTH;
-
-    acl_t raw;
-    if (file.path_only) {
-        const std::string proc = "/proc/self/fd/" + std::to_string(file.fd.get());
-        raw = acl_get_file(proc.c_str(), ACL_TYPE_ACCESS);
-    } else {
-        raw = acl_get_fd(file.fd.get());
-    }
-    if (!raw) {
-        if (errno == ENOTSUP || errno == EOPNOTSUPP) return spec;  // no ACL support: the mode is all there is
-        return sys_error("cannot read the ACL of '" + path + "'");
-    }
-    AclPtr acl(raw);
-
-    bool has_mask = false, group_obj_x = spec.group_x;
-    acl_entry_t entry;
-    int more = acl_get_entry(raw, ACL_FIRST_ENTRY, &entry);
-    for (; more == 1; more = acl_get_entry(raw, ACL_NEXT_ENTRY, &entry)) {
-        acl_tag_t tag;
-        acl_permset_t perms;
-        if (acl_get_tag_type(entry, &tag) != 0 || acl_get_permset(entry, &perms) != 0)
-            return sys_error("cannot read the ACL of '" + path + "'");
-        const bool x = acl_get_perm(perms, ACL_EXECUTE) == 1;
-        switch (tag) {
-            case ACL_USER_OBJ: spec.owner_x = x; break;
-            case ACL_GROUP_OBJ: group_obj_x = x; break;
-            case ACL_OTHER: spec.other_x = x; break;
-            case ACL_MASK:
-                has_mask = true;
-                spec.mask_x = x;
-                break;
-            case ACL_USER:
-            case ACL_GROUP: {
-                void* q = acl_get_qualifier(entry);
-                if (!q) return sys_error("cannot read the ACL of '" + path + "'");
-                const uint32_t id = tag == ACL_USER ? *static_cast<uid_t*>(q) : *static_cast<gid_t*>(q);
-                acl_free(q);
-                (tag == ACL_USER ? spec.users : spec.groups).push_back(AclEntry{id, x});
-                break;
-            }
-            default: break;
-        }
-    }
-    if (more < 0) return sys_error("cannot read the ACL of '" + path + "'");
-
-    // A mask makes the ACL extended even without named entries: the group
-    // class is then GROUP_OBJ limited by the mask, not the mode's group bits.
-    spec.has_acl = has_mask || !spec.users.empty() || !spec.groups.empty();
-    if (spec.has_acl) {
-        spec.group_x = group_obj_x;
-    } else {
-        spec.mask_x = true;
-    }
-    auto by_id = [](const AclEntry& a, const AclEntry& b) { return a.id < b.id; };
-    std::sort(spec.users.begin(), spec.users.end(), by_id);
-    std::sort(spec.groups.begin(), spec.groups.end(), by_id);
-    return spec;
+    auto acl = read_acl(file.fd.get(), file.st.st_mode, path, file.path_only ? AclFd::path_only : AclFd::readable);
+    if (!acl) return acl.error();
+    return access_spec_of(*acl, file.st.st_uid, file.st.st_gid);
 }
 
 // Splits file content into lines, enforcing the line limits. A final line
