@@ -5,15 +5,10 @@
 
 #include "policy/tree.hpp"
 #include "policy_fixture.hpp"
+#include "address_literal.hpp"
 
 namespace portauth::testing {
 namespace {
-
-Address addr(const char* text) {
-    auto a = Address::parse(text);
-    EXPECT_TRUE(a.has_value()) << text;
-    return a.value_or(Address{});
-}
 
 using TreeLoad = PolicyTreeTest;
 using TreeByport = PolicyTreeTest;
