@@ -384,6 +384,19 @@ TEST_F(TreeByuid, Limits) {
     expect_load_error(path("byuid/1") + ":2: contains a NUL byte");
 }
 
+// Moved from hardening_parsers_test.cpp (the fuzz harness no longer keeps a tree).
+TEST_F(TreeByuid, HugeAndOddFilesAreRefusedNamingTheFile) {
+    const std::string file = path("byuid/1001");
+    std::string big;
+    while (big.size() <= kMaxUidFileBytes) big += "# padding padding padding padding padding padding padding\n";
+    for (const std::string& content : {big, std::string(kMaxLineLength + 1, '1') + "\n", std::string("1.2.3.4,80\0\n", 12)}) {
+        write("byuid/1001", content);
+        auto p = load();
+        ASSERT_FALSE(p);
+        EXPECT_NE(p.error().what.find(file), std::string::npos) << p.error().what;
+    }
+}
+
 TEST_F(TreeReserve, EveryForm) {
     write("reserve/udp/5060", "", 0400);
     write("reserve/tcp/6000-6099", "", 0400);
