@@ -150,6 +150,9 @@ private:
     // someone other than root can change. Returns the access to compile:
     // `read` when the entry is sound, else its closed form, and records why.
     AccessSpec admit_entry(const OpenedFile& file, const std::string& rel, AccessSpec read, bool reservation);
+    // A byport, byaddr or reserve entry whose name is sound: opened, its ACL
+    // read and admitted (admit_entry).
+    Result<AccessSpec> entry_access(int dirfd, const std::string& name, const std::string& rel, bool reservation);
 
     Status load_byport(int dirfd);
     Status load_byaddr(int dirfd);
@@ -278,6 +281,14 @@ AccessSpec Loader::admit_entry(const OpenedFile& file, const std::string& rel, A
     return closed;
 }
 
+Result<AccessSpec> Loader::entry_access(int dirfd, const std::string& name, const std::string& rel, bool reservation) {
+    auto file = open_file(dirfd, name, rel, false, true);
+    if (!file) return file.error();
+    auto access = read_access(*file, path_of(rel));
+    if (!access) return access.error();
+    return admit_entry(*file, rel, std::move(*access), reservation);
+}
+
 // byport/PORT, byport/!PORT (leaf_names.hpp): the entry's access decides.
 Status Loader::load_byport(int dirfd) {
     auto names = list(dirfd, "byport");
@@ -286,11 +297,9 @@ Status Loader::load_byport(int dirfd) {
         const std::string rel = "byport/" + name;
         const auto port = parse_byport_name(name);
         if (!port) return at(rel, port.error().what);
-        auto file = open_file(dirfd, name, rel, false, true);
-        if (!file) return file.error();
-        auto access = read_access(*file, path_of(rel));
+        auto access = entry_access(dirfd, name, rel, false);
         if (!access) return access.error();
-        policy_.port_grants.push_back(PortGrant{*port, admit_entry(*file, rel, std::move(*access), false), Origin{rel, 0}});
+        policy_.port_grants.push_back(PortGrant{*port, std::move(*access), Origin{rel, 0}});
     }
     return {};
 }
@@ -304,12 +313,9 @@ Status Loader::load_byaddr(int dirfd) {
         const std::string rel = "byaddr/" + name;
         const auto entry = parse_byaddr_name(name);
         if (!entry) return at(rel, entry.error().what);
-        auto file = open_file(dirfd, name, rel, false, true);
-        if (!file) return file.error();
-        auto access = read_access(*file, path_of(rel));
+        auto access = entry_access(dirfd, name, rel, false);
         if (!access) return access.error();
-        policy_.addr_grants.push_back(
-            AddrGrant{entry->addr, entry->port, entry->rank, admit_entry(*file, rel, std::move(*access), false), Origin{rel, 0}});
+        policy_.addr_grants.push_back(AddrGrant{entry->addr, entry->port, entry->rank, std::move(*access), Origin{rel, 0}});
     }
     return {};
 }
@@ -352,12 +358,10 @@ Status Loader::load_reserve(int dirfd) {
             const std::string rel = proto_rel + "/" + name;
             auto spec = parse_reserve_name(*proto, name);
             if (!spec) return at(rel, spec.error().what);
-            auto file = open_file(protofd->get(), name, rel, false, true);
-            if (!file) return file.error();
-            auto access = read_access(*file, path_of(rel));
+            auto access = entry_access(protofd->get(), name, rel, true);
             if (!access) return access.error();
-            policy_.reservations.push_back(Reservation{spec->proto, spec->port_min, spec->port_max, spec->addr,
-                                                       admit_entry(*file, rel, std::move(*access), true), Origin{rel, 0}});
+            policy_.reservations.push_back(
+                Reservation{spec->proto, spec->port_min, spec->port_max, spec->addr, std::move(*access), Origin{rel, 0}});
         }
     }
     return {};
