@@ -7,22 +7,20 @@
 // below. It returns "" or a description of the broken property; the fuzz
 // targets abort on a description, the unit tests fail.
 //
-// The tree loader's line and name parsers are internal to lib/policy/tree.cpp,
-// so byuid lines, leaf names and portauth.conf go through load_policy on a
-// private temp tree (owned by the caller: TreeOptions names our uid).
+// The policy tree's grammars are pure functions (lib/policy/leaf_names.hpp,
+// byuid_grammar.hpp, conf_grammar.hpp): the checks call them directly, with
+// no file system in between, on any bytes.
 //
 // check_sockdiag needs lib/portwatch/sockdiag.cpp linked in (portwatch_lib,
 // or the fuzz build's instrumented copy); the other checks do not.
 #pragma once
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -33,69 +31,18 @@
 #include <vector>
 
 #include "common/parse.hpp"
+#include "common/text.hpp"
 #include "engine/events.hpp"
+#include "policy/byuid_grammar.hpp"
+#include "policy/conf_grammar.hpp"
+#include "policy/leaf_names.hpp"
+#include "policy/limits.hpp"
 #include "policy/spec.hpp"
-#include "policy/tree.hpp"
 #include "portwatch/sockdiag.hpp"
 
 namespace portauth_fuzz {
 
 using namespace portauth;
-
-// A policy dir of our own under /tmp (sticky, root's): byport, byaddr, byuid,
-// reserve/tcp, reserve/udp. Each check empties what it wrote before returning.
-class ScratchTree {
-public:
-    static ScratchTree& get() {
-        static ScratchTree tree;
-        return tree;
-    }
-    const std::string& dir() const { return dir_; }
-    TreeOptions options() const { return TreeOptions{static_cast<uint32_t>(getuid()), static_cast<uint32_t>(getgid())}; }
-
-    // Writes `content` to `rel` (mode 0644), loads the tree, removes `rel`.
-    Result<Policy> load_with(const std::string& rel, std::string_view content) {
-        const std::string path = dir_ + "/" + rel;
-        const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0) {
-            std::fprintf(stderr, "fuzz: cannot create %s: %s\n", path.c_str(), std::strerror(errno));
-            std::abort();
-        }
-        fchmod(fd, 0644);   // whatever the umask
-        size_t done = 0;
-        while (done < content.size()) {
-            const ssize_t n = write(fd, content.data() + done, content.size() - done);
-            if (n <= 0) std::abort();
-            done += static_cast<size_t>(n);
-        }
-        close(fd);
-        auto policy = load_policy(dir_, options());
-        unlink(path.c_str());
-        return policy;
-    }
-
-    ScratchTree(const ScratchTree&) = delete;
-    ScratchTree& operator=(const ScratchTree&) = delete;
-    ~ScratchTree() {
-        for (const char* d : {"reserve/tcp", "reserve/udp", "reserve", "byport", "byaddr", "byuid"})
-            rmdir((dir_ + "/" + d).c_str());
-        rmdir(dir_.c_str());
-    }
-
-private:
-    ScratchTree() {
-        char templ[] = "/tmp/portauth-fuzz.XXXXXX";
-        if (!mkdtemp(templ)) std::abort();
-        dir_ = templ;
-        chmod(dir_.c_str(), 0755);
-        for (const char* d : {"byport", "byaddr", "byuid", "reserve", "reserve/tcp", "reserve/udp"}) {
-            const std::string p = dir_ + "/" + d;
-            if (mkdir(p.c_str(), 0755) != 0) std::abort();
-            chmod(p.c_str(), 0755);
-        }
-    }
-    std::string dir_;
-};
 
 // A leaf name the file system can hold as one entry of a directory.
 inline bool valid_leaf(std::string_view name) {
@@ -105,10 +52,10 @@ inline bool valid_leaf(std::string_view name) {
 
 inline bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
-// The error of a refused tree names the file that was refused.
-inline std::string names_file(const Error& e, const std::string& path) {
-    if (e.what.find(path) != std::string::npos) return "";
-    return "the error does not name '" + path + "': " + e.what;
+// The error of a refused file names the file (and the line, when it is about one).
+inline std::string names_file(const Error& e, const std::string& file_name) {
+    if (e.what.starts_with(file_name + ":")) return "";
+    return "the error does not name '" + file_name + "': " + e.what;
 }
 
 // ---- fuzz_ports: parse_decimal, parse_port, parse_id against a reference.
@@ -150,10 +97,6 @@ inline std::string check_ports(std::string_view text) {
 
 // ---- fuzz_specs: reserve, grant and bind specs; numeric principals.
 inline std::string check_specs(std::string_view text) {
-    // Properties that involve the tree need a name a file can have; the
-    // command line (argv) cannot carry a NUL anyway.
-    const bool argv_like = !has_nul(text);
-
     if (auto r = parse_reserve_spec(text)) {
         if (r->port_min == 0 || r->port_min > r->port_max) return "reserve spec with ports " + format_reserve_spec(*r);
         if (r->addr && r->addr->is_wildcard()) return "reserve spec with a wildcard address";
@@ -164,16 +107,15 @@ inline std::string check_specs(std::string_view text) {
             return "reserve spec does not survive format+parse: " + format_reserve_spec(*r);
         // What `portreserve add` would create, the loader must accept.
         const std::string rel = reserve_entry_path(*r);
-        const std::string leaf = rel.substr(std::string("reserve/tcp/").size());
-        if (argv_like && valid_leaf(leaf)) {
-            auto p = ScratchTree::get().load_with(rel, "");
-            if (!p) return "the loader refuses '" + rel + "', which portreserve would create: " + p.error().what;
-            if (p->reservations.size() != 1 || p->reservations[0].port_min != r->port_min ||
-                p->reservations[0].port_max != r->port_max || p->reservations[0].addr != r->addr)
-                return "the loader reads '" + rel + "' as another reservation";
-        } else if (argv_like) {
-            return "reserve_entry_path gives a name no file can have: " + rel;
-        }
+        const std::string prefix = std::string("reserve/") + proto_name(r->proto) + "/";
+        if (!rel.starts_with(prefix)) return "reserve_entry_path is not under " + prefix + ": " + rel;
+        const std::string leaf = rel.substr(prefix.size());
+        if (!valid_leaf(leaf)) return "reserve_entry_path gives a name no file can have: " + rel;
+        auto named = parse_reserve_name(r->proto, leaf);
+        if (!named) return "the loader refuses '" + rel + "', which portreserve would create: " + named.error().what;
+        if (named->proto != r->proto || named->port_min != r->port_min || named->port_max != r->port_max ||
+            named->addr != r->addr)
+            return "the loader reads '" + rel + "' as another reservation";
     }
 
     if (auto g = parse_grant_spec(text)) {
@@ -181,17 +123,20 @@ inline std::string check_specs(std::string_view text) {
         auto again = parse_grant_spec(format_grant_spec(*g));
         if (!again) return "format_grant_spec output does not parse: " + again.error().what;
         if (again->port != g->port || again->addr != g->addr) return "grant spec does not survive format+parse";
+        // What `portauth allow` would create, the loader must accept.
         const std::string rel = grant_entry_path(*g);
-        const std::string leaf = rel.substr(rel.find('/') + 1);
-        if (argv_like && valid_leaf(leaf)) {
-            auto p = ScratchTree::get().load_with(rel, "");
-            if (!p) return "the loader refuses '" + rel + "', which portauth allow would create: " + p.error().what;
-            const bool same = g->addr ? p->addr_grants.size() == 1 && p->addr_grants[0].port == g->port &&
-                                            p->addr_grants[0].addr == *g->addr
-                                      : p->port_grants.size() == 1 && p->port_grants[0].port == g->port;
-            if (!same) return "the loader reads '" + rel + "' as another grant";
-        } else if (argv_like) {
-            return "grant_entry_path gives a name no file can have: " + rel;
+        const std::string dir = g->addr ? "byaddr/" : "byport/";
+        if (!rel.starts_with(dir)) return "grant_entry_path is not under " + dir + ": " + rel;
+        const std::string leaf = rel.substr(dir.size());
+        if (!valid_leaf(leaf)) return "grant_entry_path gives a name no file can have: " + rel;
+        if (g->addr) {
+            auto named = parse_byaddr_name(leaf);
+            if (!named) return "the loader refuses '" + rel + "', which portauth allow would create: " + named.error().what;
+            if (named->port != g->port || named->addr != *g->addr) return "the loader reads '" + rel + "' as another grant";
+        } else {
+            auto port = parse_byport_name(leaf);
+            if (!port) return "the loader refuses '" + rel + "', which portauth allow would create: " + port.error().what;
+            if (*port != g->port) return "the loader reads '" + rel + "' as another grant";
         }
     }
 
@@ -212,66 +157,139 @@ inline std::string check_specs(std::string_view text) {
     return "";
 }
 
-// ---- fuzz_byuid: the content of byuid/1001.
+// ---- fuzz_byuid: the content of a byuid file.
+inline constexpr const char* kFuzzByuidFile = "/etc/portauth/byuid/1001";
+
 inline std::string check_byuid(std::string_view content) {
-    auto& tree = ScratchTree::get();
-    auto p = tree.load_with("byuid/1001", content);
-    if (!p) return names_file(p.error(), tree.dir() + "/byuid/1001");
-    if (p->uid_grants.size() != 1 || p->uid_grants[0].uid != 1001) return "byuid/1001 loaded as another uid";
-    for (const auto& line : p->uid_grants[0].lines) {
+    auto lines = parse_uid_file(content, kFuzzByuidFile);
+    if (!lines) {
+        if (lines.error().err != 0) return "a grammar error with an errno";
+        return names_file(lines.error(), kFuzzByuidFile);
+    }
+    // Each line the file yields is what parse_uid_line makes of that line.
+    std::vector<std::string_view> texts;
+    for (size_t start = 0; start < content.size();) {
+        auto end = content.find('\n', start);
+        if (end == std::string_view::npos) end = content.size();
+        texts.push_back(content.substr(start, end - start));
+        start = end + 1;
+    }
+    if (texts.size() > kMaxUidFileLines) return "more lines than the limit accepted";
+    int previous = 0;
+    for (const auto& line : *lines) {
         if (line.port_min == 0 || line.port_min > line.port_max) return "a byuid line with ports out of order or 0";
         if (line.addrs.low.family != line.addrs.high.family) return "a byuid line mixing families";
         if (std::memcmp(line.addrs.low.bytes.data(), line.addrs.high.bytes.data(), line.addrs.low.length()) > 0)
             return "a byuid line with a backwards address range";
-        if (line.origin.line <= 0) return "a byuid line without a line number";
+        if (line.origin.line <= previous) return "byuid lines without increasing line numbers";
+        previous = line.origin.line;
+        if (static_cast<size_t>(line.origin.line) > texts.size()) return "a byuid line numbered past the end";
+        if (!line.origin.file.empty()) return "a byuid line naming a file (the loader names it)";
         if (!line.addrs.contains(line.addrs.low) || !line.addrs.contains(line.addrs.high))
             return "a byuid line's range does not contain its own ends";
+        const auto text = texts[static_cast<size_t>(line.origin.line - 1)];
+        if (text.size() > kMaxLineLength || has_nul(text)) return "a line over the limits accepted";
+        auto alone = parse_uid_line(text);
+        if (!alone || alone->addrs != line.addrs || alone->port_min != line.port_min || alone->port_max != line.port_max)
+            return "parse_uid_line reads a line of the file otherwise";
     }
     return "";
 }
 
-// ---- fuzz_leafnames: the first byte picks where the rest goes.
+// ---- fuzz_conf: the content of portauth.conf, against a reference reading.
+inline constexpr const char* kFuzzConfFile = "/etc/portauth/portauth.conf";
+
+// docs/policy-tree.md: lines of at most kMaxLineLength characters without NUL;
+// blank and '#' lines say nothing; every other line is "root-exempt = yes|no"
+// with blanks (space, tab, CR) around the three parts, at most once.
+inline std::optional<PolicySettings> reference_conf(std::string_view content) {
+    PolicySettings settings;
+    bool seen = false;
+    for (size_t start = 0; start < content.size();) {
+        auto end = content.find('\n', start);
+        if (end == std::string_view::npos) end = content.size();
+        const auto raw = content.substr(start, end - start);
+        start = end + 1;
+        if (raw.size() > kMaxLineLength || has_nul(raw)) return std::nullopt;
+        const auto line = trim_blanks(raw);
+        if (line.empty() || line.front() == '#') continue;
+        const auto eq = line.find('=');
+        if (eq == std::string_view::npos || trim_blanks(line.substr(0, eq)) != "root-exempt" || seen) return std::nullopt;
+        const auto value = trim_blanks(line.substr(eq + 1));
+        if (value != "yes" && value != "no") return std::nullopt;
+        settings.root_exempt = value == "yes";
+        seen = true;
+    }
+    return settings;
+}
+
+inline std::string check_conf(std::string_view content) {
+    auto settings = parse_conf(content, kFuzzConfFile);
+    const auto reference = reference_conf(content);
+    if (settings.ok() != reference.has_value())
+        return settings ? "parse_conf accepts what the reference refuses"
+                        : "parse_conf refuses what the reference accepts: " + settings.error().what;
+    if (!settings) {
+        if (settings.error().err != 0) return "a grammar error with an errno";
+        return names_file(settings.error(), kFuzzConfFile);
+    }
+    if (settings->root_exempt != reference->root_exempt) return "parse_conf and the reference disagree on root-exempt";
+    return "";
+}
+
+// ---- fuzz_leafnames: the first byte picks the parser the rest goes to.
 //   0 byport/NAME   1 byaddr/NAME   2 reserve/tcp/NAME   3 reserve/udp/NAME
-//   4 byuid/NAME (empty file)   5 NAME in the policy dir   6+ portauth.conf content
+//   4 byuid/NAME    5 NAME in the policy dir   6+ portauth.conf content (check_conf)
+// Any bytes go in; what a parser accepts must be a name a file can have,
+// spelled the one way it is looked up.
 inline std::string check_leafnames(std::string_view input) {
     if (input.empty()) return "";
     const unsigned where = static_cast<unsigned char>(input[0]) % 7;
-    const auto rest = input.substr(1);
-    auto& tree = ScratchTree::get();
-    if (where == 6) {
-        auto p = tree.load_with("portauth.conf", rest);
-        if (!p) return names_file(p.error(), tree.dir() + "/portauth.conf");
-        return "";
-    }
-    if (!valid_leaf(rest)) return "";
-    static const char* const dirs[] = {"byport/", "byaddr/", "reserve/tcp/", "reserve/udp/", "byuid/", ""};
-    const std::string rel = dirs[where] + std::string(rest);
-    if (where == 5 && (rest == "byport" || rest == "byaddr" || rest == "byuid" || rest == "reserve")) return "";
-    auto p = tree.load_with(rel, "");
-    if (!p) return names_file(p.error(), tree.dir() + "/" + rel);
+    const auto name = input.substr(1);
+    if (where == 6) return check_conf(name);
 
+    // A refusal is a sentence, never empty, with no errno (there is no I/O).
+    const auto refused = [](const Error& e) -> std::string {
+        if (e.what.empty()) return "a refusal without a reason";
+        if (e.err != 0) return "a refusal with an errno";
+        return "";
+    };
     if (where == 0) {
-        if (p->port_grants.size() != 1) return "byport entry not loaded as one grant";
-        const auto port = p->port_grants[0].port;
-        if (port == 0) return "byport entry with port 0";
-        if ((needs_bang(port) ? "!" : "") + std::to_string(port) != rest) return "a byport name authbind never looks up";
+        auto port = parse_byport_name(name);
+        if (!port) return refused(port.error());
+        if (!valid_leaf(name)) return "a byport name no file can have";
+        if (*port == 0) return "byport entry with port 0";
+        if ((needs_bang(*port) ? "!" : "") + std::to_string(*port) != name) return "a byport name authbind never looks up";
     } else if (where == 1) {
-        if (p->addr_grants.size() != 1) return "byaddr entry not loaded as one grant";
-        const auto& g = p->addr_grants[0];
-        if (g.port == 0) return "byaddr entry with port 0";
-        if (rest.starts_with('!') != needs_bang(g.port)) return "byaddr '!' does not match the port";
+        auto g = parse_byaddr_name(name);
+        if (!g) return refused(g.error());
+        if (!valid_leaf(name)) return "a byaddr name no file can have";
+        if (g->port == 0) return "byaddr entry with port 0";
+        if (g->rank < 0 || g->rank > 3 || (g->rank >= 2 && !g->addr.is_v4())) return "byaddr entry with an impossible rank";
+        if (name.starts_with('!') != needs_bang(g->port)) return "byaddr '!' does not match the port";
         // The spelling portauth allow writes for the same grant reads back the same.
-        auto again = parse_grant_spec(format_grant_spec(GrantSpec{g.port, g.addr}));
-        if (!again || again->port != g.port || again->addr != g.addr) return "byaddr grant does not survive format+parse";
+        auto again = parse_grant_spec(format_grant_spec(GrantSpec{g->port, g->addr}));
+        if (!again || again->port != g->port || again->addr != g->addr) return "byaddr grant does not survive format+parse";
     } else if (where == 2 || where == 3) {
-        if (p->reservations.size() != 1) return "reserve entry not loaded as one reservation";
-        const auto& r = p->reservations[0];
-        if (r.port_min == 0 || r.port_min > r.port_max) return "reservation with ports out of order or 0";
-        if (r.proto != (where == 2 ? Proto::tcp : Proto::udp)) return "reservation with the wrong protocol";
-        if (reserve_entry_path(ReserveSpec{r.proto, r.port_min, r.port_max, r.addr}) != rel)
+        const Proto proto = where == 2 ? Proto::tcp : Proto::udp;
+        auto r = parse_reserve_name(proto, name);
+        if (!r) return refused(r.error());
+        if (!valid_leaf(name)) return "a reserve name no file can have";
+        if (r->port_min == 0 || r->port_min > r->port_max) return "reservation with ports out of order or 0";
+        if (r->proto != proto) return "reservation with the wrong protocol";
+        if (reserve_entry_path(*r) != std::string("reserve/") + proto_name(proto) + "/" + std::string(name))
             return "reservation not spelled canonically";
     } else if (where == 4) {
-        if (p->uid_grants.size() != 1) return "byuid entry not loaded";
+        auto u = parse_byuid_name(name);
+        if (!u) return refused(u.error());
+        if (!valid_leaf(name)) return "a byuid name no file can have";
+        if ((u->bang ? "!" : "") + std::to_string(u->uid) != name) return "a byuid name authbind never looks up";
+    } else {
+        auto entry = parse_policy_dir_name(name);
+        if (!entry) return refused(entry.error());
+        static constexpr std::string_view kKnown[] = {"byport", "byaddr", "byuid", "reserve", "portauth.conf", "README", "README.md"};
+        if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown))
+            return "an unknown name in the policy dir accepted";
     }
     return "";
 }

@@ -8,7 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
-targets=(fuzz_specs fuzz_byuid fuzz_leafnames fuzz_events fuzz_ports fuzz_sockdiag)
+# Every fuzz/fuzz_*.cpp is a target (fuzz/CMakeLists.txt builds them the same way).
+targets=()
+for source in fuzz/fuzz_*.cpp; do
+  t=$(basename "$source" .cpp)
+  [ -d "fuzz/corpus/$t" ] || { echo "ci-fuzz: $t has no seeds in fuzz/corpus/$t" >&2; exit 1; }
+  targets+=("$t")
+done
 
 # libFuzzer's runtime is in clang's compiler-rt (Debian: libclang-rt-14-dev).
 probe=$(mktemp -d)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/parse.hpp"
+#include "common/text.hpp"
 
 namespace portauth {
 
@@ -102,12 +103,6 @@ UserDatabase& system_user_database() {
     static SystemUserDatabase db;
     return db;
 }
-
-namespace {
-
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
-
-}  // namespace
 
 Result<PasswdEntry> find_user(std::string_view text, UserDatabase& db) {
     const std::string name(text);

@@ -4,14 +4,13 @@
 #include <algorithm>
 
 #include "common/parse.hpp"
+#include "common/text.hpp"
 
 namespace portauth::dropto {
 
 namespace {
 
 constexpr size_t kMaxGroups = NGROUPS_MAX;  // the kernel's limit for setgroups(2)
-
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 }  // namespace
 

@@ -17,6 +17,8 @@
 
 #include "common/fd.hpp"
 #include "common/parse.hpp"
+#include "common/path.hpp"
+#include "common/small_file.hpp"
 
 namespace portauth::dropto {
 
@@ -150,30 +152,11 @@ Result<bool> SystemSyscalls::has_controlling_terminal() {
 
 bool SystemSyscalls::isatty(int fd) { return ::isatty(fd) == 1; }
 
-Result<std::string> SystemSyscalls::read_file(const std::string& path) {
-    Fd file(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_CLOEXEC));
-    if (!file) {
-        const int e = errno;
-        return Error{e, "cannot open '" + path + "'"};
-    }
-    std::string content;
-    char buffer[4096];
-    while (content.size() < (64u << 10)) {
-        const ssize_t n = ::read(file.get(), buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            const int e = errno;
-            return Error{e, "cannot read '" + path + "'"};
-        }
-        if (n == 0) break;
-        content.append(buffer, static_cast<size_t>(n));
-    }
-    return content;
-}
+Result<std::string> SystemSyscalls::read_file(const std::string& path) { return read_small_file(path, 64u << 10); }
 
 Result<std::vector<int>> SystemSyscalls::open_fds() {
     // opendir(3) opens its descriptor O_CLOEXEC; it is left out of the answer.
-    std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir("/proc/self/fd"), ::closedir);
+    const DirPtr dir(::opendir("/proc/self/fd"));
     if (!dir) return errno_error("cannot open '/proc/self/fd'");
     const int own = ::dirfd(dir.get());
     std::vector<int> fds;

@@ -17,6 +17,7 @@
 
 #include "common/fd.hpp"
 #include "common/parse.hpp"
+#include "common/path.hpp"
 #include "engine/system.hpp"
 
 namespace portauth {
@@ -110,7 +111,7 @@ std::optional<uint64_t> current_netns_inode() { return inode_of("/proc/self/ns/n
 std::optional<uint64_t> host_netns_inode() { return inode_of(host_init_proc() + "/ns/net"); }
 
 std::optional<std::string> netns_name(uint64_t inode) {
-    std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(kNetnsRunDir), ::closedir);
+    const DirPtr dir(::opendir(kNetnsRunDir));
     if (!dir) return std::nullopt;
     while (const dirent* e = ::readdir(dir.get())) {
         const std::string name = e->d_name;

@@ -18,6 +18,7 @@
 #include "common/atomic_file.hpp"
 #include "common/fd.hpp"
 #include "common/parse.hpp"
+#include "common/small_file.hpp"
 #include "engine/netns.hpp"
 
 #ifndef SO_NETNS_COOKIE
@@ -45,13 +46,9 @@ std::string unescape_mountinfo(const std::string& s) {
     return out;
 }
 
-Result<std::string> read_small_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return sys_error("cannot read '" + path + "'");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+// What the /proc files read here hold fits easily (ip_local_reserved_ports
+// at its longest, every other port reserved, is about 190 KiB).
+constexpr size_t kMaxProcFileBytes = 1024 * 1024;
 
 }  // namespace
 
@@ -138,7 +135,7 @@ Status require_cgroup2_dir(const std::string& dir) {
 }
 
 Result<std::string> current_cgroup() {
-    auto text = read_small_file("/proc/self/cgroup");
+    auto text = read_small_file("/proc/self/cgroup", kMaxProcFileBytes);
     if (!text) return text.error();
     std::istringstream in(*text);
     std::string line;
@@ -205,7 +202,7 @@ Result<uint64_t> current_netns_cookie() {
 }
 
 Result<std::pair<uint16_t, uint16_t>> local_port_range() {
-    auto text = read_small_file("/proc/sys/net/ipv4/ip_local_port_range");
+    auto text = read_small_file("/proc/sys/net/ipv4/ip_local_port_range", kMaxProcFileBytes);
     if (!text) return text.error();
     std::istringstream in(*text);
     unsigned lo = 0, hi = 0;
@@ -215,7 +212,7 @@ Result<std::pair<uint16_t, uint16_t>> local_port_range() {
 }
 
 Result<std::set<uint16_t>> read_reserved_ports() {
-    auto text = read_small_file(kReservedPorts);
+    auto text = read_small_file(kReservedPorts, kMaxProcFileBytes);
     if (!text) return text.error();
     std::set<uint16_t> ports;
     std::string s = *text;

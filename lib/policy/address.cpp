@@ -83,6 +83,39 @@ std::string Address::str_uncompressed() const {
 
 std::string Address::str_bracketed() const { return is_v4() ? str() : "[" + str() + "]"; }
 
+namespace {
+
+// Byte `i` of the network mask of a prefix of `len` bits.
+uint8_t mask_byte(size_t i, unsigned len) {
+    const unsigned first_bit = static_cast<unsigned>(i) * 8;
+    if (len >= first_bit + 8) return 0xff;
+    if (len <= first_bit) return 0;
+    return static_cast<uint8_t>(0xff << (8 - (len - first_bit)));
+}
+
+}  // namespace
+
+Address Address::v4_mapped() const {
+    Address m;
+    m.family = AF_INET6;
+    m.bytes = {};
+    m.bytes[10] = m.bytes[11] = 0xff;
+    std::memcpy(m.bytes.data() + 12, bytes.data(), 4);
+    return m;
+}
+
+bool Address::is_network_of_prefix(unsigned prefix_len) const {
+    for (size_t i = 0; i < length(); ++i)
+        if (bytes[i] & ~mask_byte(i, prefix_len)) return false;
+    return true;
+}
+
+AddressRange AddressRange::of_prefix(const Address& network, unsigned prefix_len) {
+    Address high = network;
+    for (size_t i = 0; i < high.length(); ++i) high.bytes[i] |= static_cast<uint8_t>(~mask_byte(i, prefix_len));
+    return AddressRange{network, high};
+}
+
 bool AddressRange::contains(const Address& a) const {
     if (a.family != low.family) return false;
     const size_t n = a.length();

@@ -10,126 +10,53 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "common/fd.hpp"
+#include "common/path.hpp"
+#include "policy/acl_reader.hpp"
 
 namespace portauth {
 
 namespace {
 
-constexpr uint8_t kRead = 4, kWrite = 2, kExec = 1;
-
-// An entry's access ACL as plain data. Files without an extended ACL have no
-// mask and no named entries; their three classes are the mode bits.
-struct AclModel {
-    uint8_t user_obj = 0, group_obj = 0, other = 0;
-    std::optional<uint8_t> mask;
-    std::map<uint32_t, uint8_t> users, groups;
-
-    // Writes the mask's effect into the group-class entries, so that
-    // recomputing the mask later gives nobody more than they had.
-    void apply_mask() {
-        if (!mask) return;
-        group_obj &= *mask;
-        for (auto& [id, perms] : users) perms &= *mask;
-        for (auto& [id, perms] : groups) perms &= *mask;
-    }
-    // The mask as setfacl computes it: the union of the group class.
-    void recompute_mask() {
-        if (users.empty() && groups.empty()) {
-            mask.reset();
-            return;
-        }
-        uint8_t m = group_obj;
-        for (const auto& [id, perms] : users) m |= perms;
-        for (const auto& [id, perms] : groups) m |= perms;
-        mask = m;
-    }
-    bool lets_anyone_through() const {
-        const uint8_t m = mask.value_or(kRead | kWrite | kExec);
-        if ((user_obj | other) & kExec) return true;
-        if (group_obj & m & kExec) return true;
-        for (const auto& [id, perms] : users)
-            if (perms & m & kExec) return true;
-        for (const auto& [id, perms] : groups)
-            if (perms & m & kExec) return true;
-        return false;
-    }
-};
-
-uint8_t bits_of(acl_permset_t perms) {
-    uint8_t bits = 0;
-    if (acl_get_perm(perms, ACL_READ) == 1) bits |= kRead;
-    if (acl_get_perm(perms, ACL_WRITE) == 1) bits |= kWrite;
-    if (acl_get_perm(perms, ACL_EXECUTE) == 1) bits |= kExec;
-    return bits;
+// Writes the mask's effect into the group-class entries, so that
+// recomputing the mask later gives nobody more than they had.
+void apply_mask(FileAcl& m) {
+    if (!m.mask) return;
+    m.group_obj &= *m.mask;
+    for (auto& [id, perms] : m.users) perms &= *m.mask;
+    for (auto& [id, perms] : m.groups) perms &= *m.mask;
 }
 
-AclModel model_from_mode(mode_t mode) {
-    AclModel m;
-    m.user_obj = (mode >> 6) & 7;
-    m.group_obj = (mode >> 3) & 7;
-    m.other = mode & 7;
-    return m;
+// The mask as setfacl computes it: the union of the group class.
+void recompute_mask(FileAcl& m) {
+    if (m.users.empty() && m.groups.empty()) {
+        m.mask.reset();
+        return;
+    }
+    uint8_t mask = m.group_obj;
+    for (const auto& [id, perms] : m.users) mask |= perms;
+    for (const auto& [id, perms] : m.groups) mask |= perms;
+    m.mask = mask;
 }
 
-Result<AclModel> read_model(int fd, const struct stat& st, const std::string& path) {
-    acl_t acl = acl_get_fd(fd);
-    if (!acl) {
-        if (errno == ENOTSUP || errno == EOPNOTSUPP) return model_from_mode(st.st_mode);
-        return sys_error("cannot read the ACL of '" + path + "'");
-    }
-    AclModel m;
-    Error failed = sys_error("cannot read the ACL of '" + path + "'", 0);
-    bool ok = true;
-    acl_entry_t entry;
-    int more = acl_get_entry(acl, ACL_FIRST_ENTRY, &entry);
-    for (; more == 1 && ok; more = acl_get_entry(acl, ACL_NEXT_ENTRY, &entry)) {
-        acl_tag_t tag;
-        acl_permset_t perms;
-        if (acl_get_tag_type(entry, &tag) != 0 || acl_get_permset(entry, &perms) != 0) {
-            failed.err = errno;
-            ok = false;
-            break;
-        }
-        const uint8_t bits = bits_of(perms);
-        switch (tag) {
-            case ACL_USER_OBJ: m.user_obj = bits; break;
-            case ACL_GROUP_OBJ: m.group_obj = bits; break;
-            case ACL_OTHER: m.other = bits; break;
-            case ACL_MASK: m.mask = bits; break;
-            case ACL_USER:
-            case ACL_GROUP: {
-                void* q = acl_get_qualifier(entry);
-                if (!q) {
-                    failed.err = errno;
-                    ok = false;
-                    break;
-                }
-                const uint32_t id = tag == ACL_USER ? *static_cast<uid_t*>(q) : *static_cast<gid_t*>(q);
-                acl_free(q);
-                (tag == ACL_USER ? m.users : m.groups)[id] = bits;
-                break;
-            }
-            default: break;
-        }
-    }
-    if (more < 0 && ok) {
-        failed.err = errno;
-        ok = false;
-    }
-    acl_free(acl);
-    if (!ok) return failed;
-    return m;
+bool lets_anyone_through(const FileAcl& m) {
+    const uint8_t mask = m.mask.value_or(kAclRead | kAclWrite | kAclExecute);
+    if ((m.user_obj | m.other) & kAclExecute) return true;
+    if (m.group_obj & mask & kAclExecute) return true;
+    for (const auto& [id, perms] : m.users)
+        if (perms & mask & kAclExecute) return true;
+    for (const auto& [id, perms] : m.groups)
+        if (perms & mask & kAclExecute) return true;
+    return false;
 }
 
-// Builds the acl_t for a model and sets it on the file (which also sets the
-// mode's permission bits). A model without named entries is the plain mode.
-Status write_model(int fd, const struct stat& st, const AclModel& m, const std::string& path) {
+// Builds the acl_t for `m` and sets it on the file (which also sets the
+// mode's permission bits). An ACL without named entries is the plain mode.
+Status write_acl(int fd, const struct stat& st, const FileAcl& m, const std::string& path) {
     acl_t acl = acl_init(static_cast<int>(4 + m.users.size() + m.groups.size()));
     if (!acl) return sys_error("cannot build the ACL for '" + path + "'");
     struct AclGuard {
@@ -151,9 +78,9 @@ Status write_model(int fd, const struct stat& st, const AclModel& m, const std::
             }
         }
         if (acl_get_permset(entry, &perms) != 0 || acl_clear_perms(perms) != 0) return false;
-        if ((bits & kRead) && acl_add_perm(perms, ACL_READ) != 0) return false;
-        if ((bits & kWrite) && acl_add_perm(perms, ACL_WRITE) != 0) return false;
-        if ((bits & kExec) && acl_add_perm(perms, ACL_EXECUTE) != 0) return false;
+        if ((bits & kAclRead) && acl_add_perm(perms, ACL_READ) != 0) return false;
+        if ((bits & kAclWrite) && acl_add_perm(perms, ACL_WRITE) != 0) return false;
+        if ((bits & kAclExecute) && acl_add_perm(perms, ACL_EXECUTE) != 0) return false;
         return acl_set_permset(entry, perms) == 0;
     };
     bool ok = add(ACL_USER_OBJ, nullptr, m.user_obj) && add(ACL_GROUP_OBJ, nullptr, m.group_obj) &&
@@ -176,11 +103,6 @@ Status write_model(int fd, const struct stat& st, const AclModel& m, const std::
     return sys_error("cannot set the ACL of '" + path + "'", e);
 }
 
-std::string join(const std::string& dir, const std::string& rel) {
-    if (!dir.empty() && dir.back() == '/') return dir + rel;
-    return dir + "/" + rel;
-}
-
 // One edit: the policy dir locked, the tree loaded and found clean.
 struct Session {
     std::string dir;
@@ -188,7 +110,7 @@ struct Session {
     Fd root;
     Policy policy;
 
-    std::string path_of(const std::string& rel) const { return join(dir, rel); }
+    std::string path_of(const std::string& rel) const { return join_path(dir, rel); }
 };
 
 Result<Session> begin(const std::string& dir, const TreeOptions& options) {
@@ -280,7 +202,7 @@ private:
 
 // Writes a new entry under a temporary name and renames it into place,
 // never replacing an entry someone else created meanwhile.
-Status create_entry(const Session& s, int dirfd, const std::string& leaf, const std::string& path, const AclModel& m) {
+Status create_entry(const Session& s, int dirfd, const std::string& leaf, const std::string& path, const FileAcl& m) {
     Fd fd;
     std::string tmp;
     for (int attempt = 0; attempt < 16 && !fd; ++attempt) {
@@ -303,7 +225,7 @@ Status create_entry(const Session& s, int dirfd, const std::string& leaf, const 
     if (fchmod(fd.get(), 0400) != 0) return sys_error("cannot chmod '" + path + "'");
     struct stat st;
     if (fstat(fd.get(), &st) != 0) return sys_error("cannot stat '" + path + "'");
-    PA_TRY(write_model(fd.get(), st, m, path));
+    PA_TRY(write_acl(fd.get(), st, m, path));
     if (fsync(fd.get()) != 0) return sys_error("cannot write '" + path + "'");
     if (renameat2(dirfd, tmp.c_str(), dirfd, leaf.c_str(), RENAME_NOREPLACE) != 0)
         return sys_error("cannot create '" + path + "'");
@@ -312,35 +234,35 @@ Status create_entry(const Session& s, int dirfd, const std::string& leaf, const 
     return {};
 }
 
-void add_principals(AclModel& m, const struct stat& st, const std::vector<Principal>& principals) {
+void add_principals(FileAcl& m, const struct stat& st, const std::vector<Principal>& principals) {
     for (const auto& p : principals) {
         if (p.kind == Principal::Kind::user) {
             // The owner class is checked before named users, so the owner
             // can only be let through by the owner's own x bit.
             if (p.id == st.st_uid)
-                m.user_obj |= kExec;
+                m.user_obj |= kAclExecute;
             else
-                m.users[p.id] |= kExec;
+                m.users[p.id] |= kAclExecute;
         } else {
-            m.groups[p.id] |= kExec;
+            m.groups[p.id] |= kAclExecute;
         }
     }
 }
 
-Status remove_principals(AclModel& m, const struct stat& st, const std::vector<Principal>& principals,
+Status remove_principals(FileAcl& m, const struct stat& st, const std::vector<Principal>& principals,
                          const std::string& path, const std::string& what, const TreeOptions& options) {
     for (const auto& p : principals) {
         const bool user = p.kind == Principal::Kind::user;
         if (user ? m.users.erase(p.id) : m.groups.erase(p.id)) continue;
-        if (user && p.id == st.st_uid && (m.user_obj & kExec)) {
+        if (user && p.id == st.st_uid && (m.user_obj & kAclExecute)) {
             if (p.id != 0 && p.id != options.owner_uid)
                 return logic_error(format_principal(p) + " owns '" + path + "' and could grant " + what +
                                    " again; chown the entry to root first, or remove it");
-            m.user_obj &= static_cast<uint8_t>(~kExec);
+            m.user_obj &= static_cast<uint8_t>(~kAclExecute);
             continue;
         }
-        if (!user && p.id == st.st_gid && (m.group_obj & kExec)) {
-            m.group_obj &= static_cast<uint8_t>(~kExec);
+        if (!user && p.id == st.st_gid && (m.group_obj & kAclExecute)) {
+            m.group_obj &= static_cast<uint8_t>(~kAclExecute);
             continue;
         }
         return logic_error(format_principal(p) + " is not named in '" + path + "', so has no " + what + " to give up");
@@ -357,21 +279,21 @@ Status add_to_entry(const Session& s, const std::string& rel, const std::vector<
     auto entry = open_entry(parent->get(), leaf, path);
     if (!entry) return entry.error();
     if (!entry->fd) {
-        AclModel m;
-        m.user_obj = kRead;
+        FileAcl m;
+        m.user_obj = kAclRead;
         struct stat owner {};
         owner.st_uid = s.options.owner_uid;
         owner.st_gid = s.options.owner_gid;
         add_principals(m, owner, principals);
-        m.recompute_mask();
+        recompute_mask(m);
         return create_entry(s, parent->get(), leaf, path, m);
     }
-    auto m = read_model(entry->fd.get(), entry->st, path);
+    auto m = read_acl(entry->fd.get(), entry->st.st_mode, path);
     if (!m) return m.error();
-    m->apply_mask();
+    apply_mask(*m);
     add_principals(*m, entry->st, principals);
-    m->recompute_mask();
-    return write_model(entry->fd.get(), entry->st, *m, path);
+    recompute_mask(*m);
+    return write_acl(entry->fd.get(), entry->st, *m, path);
 }
 
 // Removes the principals from the entry at `rel`; removes the entry when it
@@ -390,14 +312,14 @@ Status remove_from_entry(const Session& s, const std::string& rel, const std::ve
         return logic_error(format_principal(principals.front()) + " has no " + what + ": '" + path + "' does not exist");
     }
     bool remove = principals.empty();
-    std::optional<AclModel> model;
+    std::optional<FileAcl> model;
     if (!remove) {
-        auto m = read_model(entry->fd.get(), entry->st, path);
+        auto m = read_acl(entry->fd.get(), entry->st.st_mode, path);
         if (!m) return m.error();
-        m->apply_mask();
+        apply_mask(*m);
         PA_TRY(remove_principals(*m, entry->st, principals, path, what, s.options));
-        m->recompute_mask();
-        remove = !m->lets_anyone_through();
+        recompute_mask(*m);
+        remove = !lets_anyone_through(*m);
         model = std::move(*m);
     }
     if (remove) {
@@ -405,7 +327,7 @@ Status remove_from_entry(const Session& s, const std::string& rel, const std::ve
         fsync(parent->get());
         return {};
     }
-    return write_model(entry->fd.get(), entry->st, *model, path);
+    return write_acl(entry->fd.get(), entry->st, *model, path);
 }
 
 // The entry authbind consults for a grant: for byaddr, the existing spelling

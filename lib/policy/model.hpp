@@ -41,6 +41,13 @@ struct Address {
     std::string str_uncompressed() const;  // IPv6: 8 groups, no "::", leading zeroes dropped
     std::string str_bracketed() const;   // IPv6 in [brackets], IPv4 as is
 
+    // The IPv4-mapped IPv6 address (::ffff:a.b.c.d) of this IPv4 address, in
+    // family AF_INET6: what an IPv6 socket sees, and authbind looks up, for it.
+    Address v4_mapped() const;
+    // True when no bit past the first `prefix_len` is set: the address is
+    // the network of that prefix (10.0.0.0/8 yes, 10.0.0.1/8 no).
+    bool is_network_of_prefix(unsigned prefix_len) const;
+
     friend bool operator==(const Address&, const Address&) = default;
     friend auto operator<=>(const Address&, const Address&) = default;
 };
@@ -49,6 +56,9 @@ struct Address {
 // prefix addr/len is the interval [addr, addr | ~mask]).
 struct AddressRange {
     Address low, high;
+    // Every address of the prefix `network`/`prefix_len`: [network, network
+    // with all bits past the prefix set].
+    static AddressRange of_prefix(const Address& network, unsigned prefix_len);
     bool contains(const Address& a) const;
     friend bool operator==(const AddressRange&, const AddressRange&) = default;
 };

@@ -3,12 +3,11 @@
 
 
 #include "common/parse.hpp"
+#include "common/text.hpp"
 
 namespace portauth {
 
 namespace {
-
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 Error spec_error(std::string_view text, const std::string& what) { return logic_error(quoted(text) + ": " + what); }
 

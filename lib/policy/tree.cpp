@@ -1,9 +1,7 @@
 #include "policy/tree.hpp"
 
-#include <acl/libacl.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/acl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,50 +11,30 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <optional>
 #include <set>
 #include <string_view>
 #include <tuple>
 #include <utility>
 
 #include "common/fd.hpp"
-#include "common/parse.hpp"
-#include "policy/spec.hpp"
+#include "common/path.hpp"
+#include "common/small_file.hpp"
+#include "policy/acl_reader.hpp"
+#include "policy/byuid_grammar.hpp"
+#include "policy/conf_grammar.hpp"
+#include "policy/leaf_names.hpp"
 
 namespace portauth {
 
 namespace {
 
 constexpr mode_t kGroupOtherWrite = S_IWGRP | S_IWOTH;
-constexpr std::string_view kBlanks = " \t\r";
 
 std::string octal_mode(mode_t mode) {
     char buf[8];
     std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
     return buf;
 }
-
-std::string_view trim(std::string_view s) {
-    const auto first = s.find_first_not_of(kBlanks);
-    if (first == std::string_view::npos) return {};
-    const auto last = s.find_last_not_of(kBlanks);
-    return s.substr(first, last - first + 1);
-}
-
-// Joins without doubling the slash when the directory is "/".
-std::string join(const std::string& dir, std::string_view name) {
-    if (!dir.empty() && dir.back() == '/') return dir + std::string(name);
-    return dir + "/" + std::string(name);
-}
-
-struct DirCloser {
-    void operator()(DIR* d) const { closedir(d); }
-};
-struct AclFree {
-    void operator()(void* p) const { acl_free(p); }
-};
-using AclPtr = std::unique_ptr<std::remove_pointer_t<acl_t>, AclFree>;
 
 // Entry names of an open directory, sorted, without "." and "..". Fails
 // once more than `budget` names are seen, so a huge directory is never
@@ -71,7 +49,7 @@ Result<std::vector<std::string>> list_dir(int dirfd, const std::string& path, si
         close(dup);
         return sys_error("cannot read directory '" + path + "'", e);
     }
-    std::unique_ptr<DIR, DirCloser> dir(raw);
+    const DirPtr dir(raw);
     rewinddir(raw);  // the duplicate shares its offset with dirfd
     std::vector<std::string> names;
     for (;;) {
@@ -102,92 +80,9 @@ struct OpenedFile {
 };
 
 Result<AccessSpec> read_access(const OpenedFile& file, const std::string& path) {
-    AccessSpec spec;
-    spec.owner_uid = file.st.st_uid;
-    spec.owner_gid = file.st.st_gid;
-    spec.owner_x = file.st.st_mode & S_IXUSR;
-    spec.group_x = file.st.st_mode & S_IXGRP;
-    spec.other_x = file.st.st_mode & S_IXOTH;
-
-    acl_t raw;
-    if (file.path_only) {
-        const std::string proc = "/proc/self/fd/" + std::to_string(file.fd.get());
-        raw = acl_get_file(proc.c_str(), ACL_TYPE_ACCESS);
-    } else {
-        raw = acl_get_fd(file.fd.get());
-    }
-    if (!raw) {
-        if (errno == ENOTSUP || errno == EOPNOTSUPP) return spec;  // no ACL support: the mode is all there is
-        return sys_error("cannot read the ACL of '" + path + "'");
-    }
-    AclPtr acl(raw);
-
-    bool has_mask = false, group_obj_x = spec.group_x;
-    acl_entry_t entry;
-    int more = acl_get_entry(raw, ACL_FIRST_ENTRY, &entry);
-    for (; more == 1; more = acl_get_entry(raw, ACL_NEXT_ENTRY, &entry)) {
-        acl_tag_t tag;
-        acl_permset_t perms;
-        if (acl_get_tag_type(entry, &tag) != 0 || acl_get_permset(entry, &perms) != 0)
-            return sys_error("cannot read the ACL of '" + path + "'");
-        const bool x = acl_get_perm(perms, ACL_EXECUTE) == 1;
-        switch (tag) {
-            case ACL_USER_OBJ: spec.owner_x = x; break;
-            case ACL_GROUP_OBJ: group_obj_x = x; break;
-            case ACL_OTHER: spec.other_x = x; break;
-            case ACL_MASK:
-                has_mask = true;
-                spec.mask_x = x;
-                break;
-            case ACL_USER:
-            case ACL_GROUP: {
-                void* q = acl_get_qualifier(entry);
-                if (!q) return sys_error("cannot read the ACL of '" + path + "'");
-                const uint32_t id = tag == ACL_USER ? *static_cast<uid_t*>(q) : *static_cast<gid_t*>(q);
-                acl_free(q);
-                (tag == ACL_USER ? spec.users : spec.groups).push_back(AclEntry{id, x});
-                break;
-            }
-            default: break;
-        }
-    }
-    if (more < 0) return sys_error("cannot read the ACL of '" + path + "'");
-
-    // A mask makes the ACL extended even without named entries: the group
-    // class is then GROUP_OBJ limited by the mask, not the mode's group bits.
-    spec.has_acl = has_mask || !spec.users.empty() || !spec.groups.empty();
-    if (spec.has_acl) {
-        spec.group_x = group_obj_x;
-    } else {
-        spec.mask_x = true;
-    }
-    auto by_id = [](const AclEntry& a, const AclEntry& b) { return a.id < b.id; };
-    std::sort(spec.users.begin(), spec.users.end(), by_id);
-    std::sort(spec.groups.begin(), spec.groups.end(), by_id);
-    return spec;
-}
-
-// Splits file content into lines, enforcing the line limits. A final line
-// without '\n' counts as a line.
-Result<std::vector<std::string_view>> split_lines(std::string_view content, const std::string& path, size_t max_lines) {
-    std::vector<std::string_view> lines;
-    size_t start = 0;
-    while (start < content.size()) {
-        auto end = content.find('\n', start);
-        if (end == std::string_view::npos) end = content.size();
-        const auto line = content.substr(start, end - start);
-        const auto lineno = lines.size() + 1;
-        if (lines.size() >= max_lines)
-            return logic_error(path + ": more than " + std::to_string(max_lines) + " lines (the limit)");
-        if (line.size() > kMaxLineLength)
-            return logic_error(path + ":" + std::to_string(lineno) + ": line longer than " + std::to_string(kMaxLineLength) +
-                               " characters (the limit)");
-        if (line.find('\0') != std::string_view::npos)
-            return logic_error(path + ":" + std::to_string(lineno) + ": contains a NUL byte");
-        lines.push_back(line);
-        start = end + 1;
-    }
-    return lines;
+    auto acl = read_acl(file.fd.get(), file.st.st_mode, path, file.path_only ? AclFd::path_only : AclFd::readable);
+    if (!acl) return acl.error();
+    return access_spec_of(*acl, file.st.st_uid, file.st.st_gid);
 }
 
 Result<std::string> read_content(const OpenedFile& file, const std::string& path, size_t max_bytes, const char* limit_name) {
@@ -195,186 +90,10 @@ Result<std::string> read_content(const OpenedFile& file, const std::string& path
         return logic_error(path + ": larger than " + std::to_string(max_bytes) + " bytes (" + limit_name + ", the limit)");
     };
     if (static_cast<uint64_t>(file.st.st_size) > max_bytes) return too_big();
-    std::string content;
-    content.resize(max_bytes + 1);
-    size_t have = 0;
-    while (have < content.size()) {
-        const ssize_t n = read(file.fd.get(), content.data() + have, content.size() - have);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return sys_error("cannot read '" + path + "'");
-        }
-        if (n == 0) break;
-        have += static_cast<size_t>(n);
-    }
-    if (have > max_bytes) return too_big();  // it grew since fstat
-    content.resize(have);
+    auto content = read_up_to(file.fd.get(), max_bytes + 1, path);
+    if (!content) return content.error();
+    if (content->size() > max_bytes) return too_big();  // it grew since fstat
     return content;
-}
-
-// The host part of `a` beyond the first `len` bits: all zero?
-bool host_bits_zero(const Address& a, unsigned len) {
-    for (size_t i = 0; i < a.length(); ++i) {
-        const unsigned first_bit = static_cast<unsigned>(i) * 8;
-        const uint8_t net = len >= first_bit + 8 ? 0xff : len <= first_bit ? 0 : static_cast<uint8_t>(0xff << (8 - (len - first_bit)));
-        if (a.bytes[i] & ~net) return false;
-    }
-    return true;
-}
-
-Address with_host_bits_set(Address a, unsigned len) {
-    for (size_t i = 0; i < a.length(); ++i) {
-        const unsigned first_bit = static_cast<unsigned>(i) * 8;
-        const uint8_t net = len >= first_bit + 8 ? 0xff : len <= first_bit ? 0 : static_cast<uint8_t>(0xff << (8 - (len - first_bit)));
-        a.bytes[i] |= static_cast<uint8_t>(~net);
-    }
-    return a;
-}
-
-bool address_less_or_equal(const Address& a, const Address& b) {
-    return std::memcmp(a.bytes.data(), b.bytes.data(), a.length()) <= 0;
-}
-
-// The IPv4-mapped IPv6 address (::ffff:a.b.c.d) for an IPv4 address.
-Address mapped_v6(const Address& v4) {
-    Address m;
-    m.family = AF_INET6;
-    m.bytes = {};
-    m.bytes[10] = m.bytes[11] = 0xff;
-    std::memcpy(m.bytes.data() + 12, v4.bytes.data(), 4);
-    return m;
-}
-
-// A dotted quad with leading zeros (127.000.0.1). inet_pton refuses it, so
-// authbind never looks such a name up; recognised only to name the spelling
-// it would look up.
-std::optional<Address> parse_padded_v4(std::string_view text) {
-    uint32_t value = 0;
-    int parts = 0;
-    for (;;) {
-        const auto dot = text.find('.');
-        const auto part = text.substr(0, dot);
-        const auto v = parse_decimal(part, 255);
-        if (!v || part.size() > 3 || ++parts > 4) return std::nullopt;
-        value = value << 8 | static_cast<uint32_t>(*v);
-        if (dot == std::string_view::npos) break;
-        text = text.substr(dot + 1);
-    }
-    if (parts != 4) return std::nullopt;
-    return Address::v4(value);
-}
-
-// An address as written in a byuid line: anything inet_pton accepts.
-Result<Address> parse_line_address(std::string_view text) {
-    if (text.empty()) return logic_error("an address is missing");
-    if (text.find_first_of("[]") != std::string_view::npos)
-        return logic_error("'" + std::string(text) + "': no brackets around addresses in byuid files");
-    auto a = Address::parse(text);
-    if (!a) return logic_error("'" + std::string(text) + "' is not an IPv4 or IPv6 address");
-    return *a;
-}
-
-Result<uint16_t> parse_line_port(std::string_view text) {
-    text = trim(text);
-    if (text.empty()) return logic_error("a port number is missing");
-    auto v = parse_decimal(text, 65535);
-    if (!v) return logic_error("'" + std::string(text) + "' is not a port number (1-65535)");
-    if (*v == 0) return logic_error("port 0 is not a port one can be allowed to bind (ports are 1-65535)");
-    return static_cast<uint16_t>(*v);
-}
-
-Result<std::pair<uint16_t, uint16_t>> check_port_order(uint16_t lo, uint16_t hi) {
-    if (lo > hi)
-        return logic_error("port range " + std::to_string(lo) + "-" + std::to_string(hi) + " is backwards (write " +
-                           std::to_string(hi) + "-" + std::to_string(lo) + ")");
-    return std::pair{lo, hi};
-}
-
-// "PORT" or "PORT-PORT", spaces allowed around the numbers.
-Result<std::pair<uint16_t, uint16_t>> parse_line_ports(std::string_view text, char range_sep) {
-    const auto sep = text.find(range_sep);
-    if (sep == std::string_view::npos) {
-        auto p = parse_line_port(text);
-        if (!p) return p.error();
-        return std::pair{*p, *p};
-    }
-    auto lo = parse_line_port(text.substr(0, sep));
-    if (!lo) return lo.error();
-    auto hi = parse_line_port(text.substr(sep + 1));
-    if (!hi) return hi.error();
-    return check_port_order(*lo, *hi);
-}
-
-// One line of a byuid file, in one of authbind's three forms:
-//   addrmin[-addrmax],portmin[-portmax]
-//   addr[/length],portmin[-portmax]
-//   addr4/length:portmin,portmax
-// The caller has removed blank and comment lines. The error has no path.
-Result<UidGrantLine> parse_uid_line(std::string_view line) {
-    line = trim(line);
-    UidGrantLine out;
-    const auto slash = line.find('/');
-    if (slash != std::string_view::npos) {
-        const auto addr_text = trim(line.substr(0, slash));
-        const auto rest = line.substr(slash + 1);
-        const auto sep = rest.find_first_of(",:");
-        if (sep == std::string_view::npos)
-            return logic_error("expected ADDR/LENGTH,PORT[-PORT] or ADDR4/LENGTH:PORT,PORT");
-        const auto len_text = trim(rest.substr(0, sep));
-        auto addr = parse_line_address(addr_text);
-        if (!addr) return addr.error();
-        const bool written_as_v6 = addr_text.find(':') != std::string_view::npos;
-        auto len = parse_decimal(len_text, written_as_v6 ? 128 : 32);
-        if (!len) {
-            return logic_error("'" + std::string(len_text) + "' is not a prefix length (0-" + (written_as_v6 ? "128" : "32") +
-                               ")");
-        }
-        if (rest[sep] == ':') {
-            if (written_as_v6) return logic_error("the ADDR/LENGTH:PORT,PORT form is for IPv4 only; write ADDR/LENGTH,PORT-PORT");
-            const auto ports = rest.substr(sep + 1);
-            if (ports.find(',') == std::string_view::npos)
-                return logic_error("the ADDR4/LENGTH:PORT,PORT form needs both ports, e.g. 10.0.0.0/8:80,90");
-            auto range = parse_line_ports(ports, ',');
-            if (!range) return range.error();
-            std::tie(out.port_min, out.port_max) = *range;
-        } else {
-            auto range = parse_line_ports(rest.substr(sep + 1), '-');
-            if (!range) return range.error();
-            std::tie(out.port_min, out.port_max) = *range;
-        }
-        unsigned bits = static_cast<unsigned>(*len);
-        // ::ffff:a.b.c.d/LEN is normalised to the IPv4 address; its prefix
-        // keeps meaning the same addresses when it covers the ::ffff part.
-        if (written_as_v6 && addr->is_v4()) {
-            if (bits < 96) return logic_error("address " + std::string(addr_text) + " has bits set beyond /" + std::to_string(bits));
-            bits -= 96;
-        }
-        if (!host_bits_zero(*addr, bits))
-            return logic_error("address " + std::string(addr_text) + " has bits set beyond /" + std::to_string(*len));
-        out.addrs = AddressRange{*addr, with_host_bits_set(*addr, bits)};
-        return out;
-    }
-
-    const auto comma = line.find(',');
-    if (comma == std::string_view::npos)
-        return logic_error("expected ADDR[-ADDR],PORT[-PORT], ADDR/LENGTH,PORT[-PORT] or ADDR4/LENGTH:PORT,PORT");
-    const auto addrs = line.substr(0, comma);
-    const auto dash = addrs.find('-');
-    const auto low_text = trim(addrs.substr(0, dash));
-    const auto high_text = dash == std::string_view::npos ? low_text : trim(addrs.substr(dash + 1));
-    auto low = parse_line_address(low_text);
-    if (!low) return low.error();
-    auto high = parse_line_address(high_text);
-    if (!high) return high.error();
-    if (low->family != high->family)
-        return logic_error("address range " + std::string(low_text) + "-" + std::string(high_text) + " mixes IPv4 and IPv6");
-    if (!address_less_or_equal(*low, *high))
-        return logic_error("address range " + std::string(low_text) + "-" + std::string(high_text) + " is backwards");
-    auto range = parse_line_ports(line.substr(comma + 1), '-');
-    if (!range) return range.error();
-    std::tie(out.port_min, out.port_max) = *range;
-    out.addrs = AddressRange{*low, *high};
-    return out;
 }
 
 // The order load_policy promises (tree.hpp): ports, then addresses, then
@@ -408,7 +127,7 @@ public:
     Result<Policy> load(const std::string& dir_as_given);
 
 private:
-    std::string path_of(std::string_view rel) const { return rel.empty() ? root_ : join(root_, rel); }
+    std::string path_of(std::string_view rel) const { return rel.empty() ? root_ : join_path(root_, rel); }
 
     Error at(const std::string& rel, const std::string& what) const { return logic_error(path_of(rel) + ": " + what); }
 
@@ -431,6 +150,9 @@ private:
     // someone other than root can change. Returns the access to compile:
     // `read` when the entry is sound, else its closed form, and records why.
     AccessSpec admit_entry(const OpenedFile& file, const std::string& rel, AccessSpec read, bool reservation);
+    // A byport, byaddr or reserve entry whose name is sound: opened, its ACL
+    // read and admitted (admit_entry).
+    Result<AccessSpec> entry_access(int dirfd, const std::string& name, const std::string& rel, bool reservation);
 
     Status load_byport(int dirfd);
     Status load_byaddr(int dirfd);
@@ -559,134 +281,63 @@ AccessSpec Loader::admit_entry(const OpenedFile& file, const std::string& rel, A
     return closed;
 }
 
-// byport/PORT, byport/!PORT: PORT in plain decimal, '!' exactly for 512-1023.
+Result<AccessSpec> Loader::entry_access(int dirfd, const std::string& name, const std::string& rel, bool reservation) {
+    auto file = open_file(dirfd, name, rel, false, true);
+    if (!file) return file.error();
+    auto access = read_access(*file, path_of(rel));
+    if (!access) return access.error();
+    return admit_entry(*file, rel, std::move(*access), reservation);
+}
+
+// byport/PORT, byport/!PORT (leaf_names.hpp): the entry's access decides.
 Status Loader::load_byport(int dirfd) {
     auto names = list(dirfd, "byport");
     if (!names) return names.error();
     for (const auto& name : *names) {
         const std::string rel = "byport/" + name;
-        const bool bang = !name.empty() && name[0] == '!';
-        const std::string_view digits = std::string_view(name).substr(bang ? 1 : 0);
-        const auto port = parse_port(digits);
-        if (!port)
-            return at(rel, "not a policy entry: byport holds files named PORT (1-65535), or !PORT for ports 512-1023");
-        const std::string canonical = std::string(bang ? "!" : "") + std::to_string(*port);
-        if (needs_bang(*port) && !bang)
-            return at(rel, "ports 512-1023 need the '!' prefix (byport/!" + std::to_string(*port) + "), as in authbind");
-        if (!needs_bang(*port) && bang)
-            return at(rel, "the '!' prefix is only for ports 512-1023, as in authbind (byport/" + std::to_string(*port) + ")");
-        if (canonical != name)
-            return at(rel, "authbind would never look up this name; rename it byport/" + canonical);
-        auto file = open_file(dirfd, name, rel, false, true);
-        if (!file) return file.error();
-        auto access = read_access(*file, path_of(rel));
+        const auto port = parse_byport_name(name);
+        if (!port) return at(rel, port.error().what);
+        auto access = entry_access(dirfd, name, rel, false);
         if (!access) return access.error();
-        policy_.port_grants.push_back(PortGrant{*port, admit_entry(*file, rel, std::move(*access), false), Origin{rel, 0}});
+        policy_.port_grants.push_back(PortGrant{*port, std::move(*access), Origin{rel, 0}});
     }
     return {};
 }
 
-// byaddr/[!]ADDR,PORT, byaddr/[!]ADDR4:PORT, IPv6 also uncompressed. The
-// address must be spelled exactly as authbind spells it when it looks.
+// byaddr/[!]ADDR,PORT, byaddr/[!]ADDR4:PORT (leaf_names.hpp), spelled
+// exactly as authbind spells the name when it looks.
 Status Loader::load_byaddr(int dirfd) {
     auto names = list(dirfd, "byaddr");
     if (!names) return names.error();
     for (const auto& name : *names) {
         const std::string rel = "byaddr/" + name;
-        const bool bang = !name.empty() && name[0] == '!';
-        const std::string_view body = std::string_view(name).substr(bang ? 1 : 0);
-        const auto not_entry = [&] {
-            return at(rel, "not a policy entry: byaddr holds files named ADDR,PORT or ADDR4:PORT (with '!' before ports "
-                           "512-1023)");
-        };
-        std::string_view addr_text, port_text;
-        char sep;
-        if (const auto comma = body.rfind(','); comma != std::string_view::npos) {
-            addr_text = body.substr(0, comma);
-            port_text = body.substr(comma + 1);
-            sep = ',';
-        } else if (const auto colon = body.rfind(':'); colon != std::string_view::npos) {
-            addr_text = body.substr(0, colon);
-            port_text = body.substr(colon + 1);
-            sep = ':';
-            if (addr_text.find(':') != std::string_view::npos)
-                return at(rel, "IPv6 entries are named ADDR,PORT; authbind never looks up ADDR:PORT for IPv6");
-        } else {
-            return not_entry();
-        }
-        const auto port = parse_port(port_text);
-        auto addr = Address::parse(addr_text);
-        if (!addr) addr = parse_padded_v4(addr_text);
-        if (!port || !addr || addr_text.front() == '[') return not_entry();
-        const std::string bang_str = needs_bang(*port) ? "!" : "";
-        const std::string port_str = std::to_string(*port);
-        if (needs_bang(*port) && !bang)
-            return at(rel, "ports 512-1023 need the '!' prefix (byaddr/!" + std::string(body) + "), as in authbind");
-        if (!needs_bang(*port) && bang)
-            return at(rel, "the '!' prefix is only for ports 512-1023, as in authbind (byaddr/" + std::string(body) + ")");
-
-        int rank = -1;
-        std::string expected;
-        const bool written_as_v6 = addr_text.find(':') != std::string_view::npos;
-        if (addr->is_v4() && !written_as_v6) {
-            if (addr_text == addr->str()) rank = sep == ':' ? 0 : 1;
-            expected = "byaddr/" + bang_str + addr->str() + ":" + port_str + " or byaddr/" + bang_str + addr->str() + "," + port_str;
-        } else {
-            // IPv4-mapped: authbind sees an IPv6 socket address and looks up
-            // its IPv6 spellings, after (in portauth's order) the IPv4 ones.
-            const Address v6 = addr->is_v4() ? mapped_v6(*addr) : *addr;
-            const int base = addr->is_v4() ? 2 : 0;
-            if (addr_text == v6.str())
-                rank = base;
-            else if (addr_text == v6.str_uncompressed())
-                rank = base + 1;
-            expected = "byaddr/" + bang_str + v6.str() + "," + port_str + " or byaddr/" + bang_str + v6.str_uncompressed() + "," +
-                       port_str;
-        }
-        if (rank < 0 || port_text != port_str)
-            return at(rel, "authbind would never look up this name; spell it " + expected);
-
-        auto file = open_file(dirfd, name, rel, false, true);
-        if (!file) return file.error();
-        auto access = read_access(*file, path_of(rel));
+        const auto entry = parse_byaddr_name(name);
+        if (!entry) return at(rel, entry.error().what);
+        auto access = entry_access(dirfd, name, rel, false);
         if (!access) return access.error();
-        policy_.addr_grants.push_back(AddrGrant{*addr, *port, rank, admit_entry(*file, rel, std::move(*access), false), Origin{rel, 0}});
+        policy_.addr_grants.push_back(AddrGrant{entry->addr, entry->port, entry->rank, std::move(*access), Origin{rel, 0}});
     }
     return {};
 }
 
-// byuid/UID, byuid/!UID: root's files whose lines are the grant.
+// byuid/UID, byuid/!UID: root's files whose lines (byuid_grammar.hpp) are the grant.
 Status Loader::load_byuid(int dirfd) {
     auto names = list(dirfd, "byuid");
     if (!names) return names.error();
     for (const auto& name : *names) {
         const std::string rel = "byuid/" + name;
-        const bool bang = !name.empty() && name[0] == '!';
-        const std::string_view digits = std::string_view(name).substr(bang ? 1 : 0);
-        const auto uid = parse_id(digits);
-        if (!uid) return at(rel, "not a policy entry: byuid holds files named UID or !UID (UID in decimal)");
-        if (std::to_string(*uid) != digits)
-            return at(rel, "authbind would never look up this name; rename it byuid/" + std::string(bang ? "!" : "") +
-                               std::to_string(*uid));
+        const auto entry = parse_byuid_name(name);
+        if (!entry) return at(rel, entry.error().what);
         auto file = open_file(dirfd, name, rel, true);
         if (!file) return file.error();
         PA_TRY(check_owner(file->st, rel));
         const std::string path = path_of(rel);
         auto content = read_content(*file, path, kMaxUidFileBytes, "1 MiB");
         if (!content) return content.error();
-        auto lines = split_lines(*content, path, kMaxUidFileLines);
+        auto lines = parse_uid_file(*content, path);
         if (!lines) return lines.error();
-
-        UidGrantFile grant{*uid, bang, {}, Origin{rel, 0}};
-        for (size_t i = 0; i < lines->size(); ++i) {
-            const auto text = trim((*lines)[i]);
-            if (text.empty() || text.front() == '#') continue;
-            auto line = parse_uid_line(text);
-            if (!line) return logic_error(path + ":" + std::to_string(i + 1) + ": " + line.error().what);
-            line->origin = Origin{rel, static_cast<int>(i + 1)};
-            grant.lines.push_back(std::move(*line));
-        }
-        policy_.uid_grants.push_back(std::move(grant));
+        for (auto& line : *lines) line.origin.file = rel;
+        policy_.uid_grants.push_back(UidGrantFile{entry->uid, entry->bang, std::move(*lines), Origin{rel, 0}});
     }
     return {};
 }
@@ -695,31 +346,28 @@ Status Loader::load_byuid(int dirfd) {
 Status Loader::load_reserve(int dirfd) {
     auto protos = list(dirfd, "reserve");
     if (!protos) return protos.error();
-    for (const auto& proto : *protos) {
-        const std::string proto_rel = "reserve/" + proto;
-        if (proto != "tcp" && proto != "udp") return at(proto_rel, "not a policy entry: reserve holds the directories tcp and udp");
-        auto protofd = open_dir(dirfd, proto, proto_rel);
+    for (const auto& proto_dir : *protos) {
+        const std::string proto_rel = "reserve/" + proto_dir;
+        const auto proto = parse_reserve_dir_name(proto_dir);
+        if (!proto) return at(proto_rel, proto.error().what);
+        auto protofd = open_dir(dirfd, proto_dir, proto_rel);
         if (!protofd) return protofd.error();
         auto names = list(protofd->get(), proto_rel);
         if (!names) return names.error();
         for (const auto& name : *names) {
             const std::string rel = proto_rel + "/" + name;
-            auto spec = parse_reserve_spec(proto + "/" + name);
-            if (!spec) return at(rel, "not a reservation: " + spec.error().what);
-            const std::string canonical = reserve_entry_path(*spec);
-            if (canonical != rel) return at(rel, "not spelled the way portauth names it; rename it " + canonical);
-            auto file = open_file(protofd->get(), name, rel, false, true);
-            if (!file) return file.error();
-            auto access = read_access(*file, path_of(rel));
+            auto spec = parse_reserve_name(*proto, name);
+            if (!spec) return at(rel, spec.error().what);
+            auto access = entry_access(protofd->get(), name, rel, true);
             if (!access) return access.error();
-            policy_.reservations.push_back(Reservation{spec->proto, spec->port_min, spec->port_max, spec->addr,
-                                                       admit_entry(*file, rel, std::move(*access), true), Origin{rel, 0}});
+            policy_.reservations.push_back(
+                Reservation{spec->proto, spec->port_min, spec->port_max, spec->addr, std::move(*access), Origin{rel, 0}});
         }
     }
     return {};
 }
 
-// portauth.conf: "key = value" lines, '#' comments.
+// portauth.conf (conf_grammar.hpp).
 Status Loader::load_conf(int rootfd) {
     const std::string rel = "portauth.conf";
     const std::string path = path_of(rel);
@@ -728,28 +376,9 @@ Status Loader::load_conf(int rootfd) {
     PA_TRY(check_owner(file->st, rel));
     auto content = read_content(*file, path, kMaxConfBytes, "64 KiB");
     if (!content) return content.error();
-    auto lines = split_lines(*content, path, SIZE_MAX);
-    if (!lines) return lines.error();
-    size_t root_exempt_line = 0;
-    for (size_t i = 0; i < lines->size(); ++i) {
-        const std::string where = path + ":" + std::to_string(i + 1) + ": ";
-        const auto text = trim((*lines)[i]);
-        if (text.empty() || text.front() == '#') continue;
-        const auto eq = text.find('=');
-        if (eq == std::string_view::npos) return logic_error(where + "expected 'key = value'");
-        const std::string key(trim(text.substr(0, eq)));
-        const std::string value(trim(text.substr(eq + 1)));
-        if (key != "root-exempt") return logic_error(where + "unknown setting '" + key + "' (known: root-exempt)");
-        if (root_exempt_line)
-            return logic_error(where + "root-exempt is already set on line " + std::to_string(root_exempt_line));
-        if (value == "yes")
-            policy_.settings.root_exempt = true;
-        else if (value == "no")
-            policy_.settings.root_exempt = false;
-        else
-            return logic_error(where + "root-exempt takes yes or no, not '" + value + "'");
-        root_exempt_line = i + 1;
-    }
+    auto settings = parse_conf(*content, path);
+    if (!settings) return settings.error();
+    policy_.settings = *settings;
     return {};
 }
 
@@ -769,25 +398,30 @@ Result<Policy> Loader::load(const std::string& dir_as_given) {
     auto names = list(rootfd.get(), "");
     if (!names) return names.error();
     for (const auto& name : *names) {
-        if (kind_ == TreeKind::authbind && (name == "reserve" || name == "portauth.conf"))
+        const auto entry = parse_policy_dir_name(name);
+        if (!entry) return at(name, entry.error().what);
+        if (kind_ == TreeKind::authbind && (*entry == PolicyDirEntry::reserve || *entry == PolicyDirEntry::conf))
             return at(name, "an authbind tree holds grants only (byport, byaddr, byuid); reservations and portauth.conf "
                             "are read from the policy dir, so move it there");
-        if (name == "byport" || name == "byaddr" || name == "byuid" || name == "reserve") {
-            auto dirfd = open_dir(rootfd.get(), name, name);
-            if (!dirfd) return dirfd.error();
-            if (name == "byport") PA_TRY(load_byport(dirfd->get()));
-            if (name == "byaddr") PA_TRY(load_byaddr(dirfd->get()));
-            if (name == "byuid") PA_TRY(load_byuid(dirfd->get()));
-            if (name == "reserve") PA_TRY(load_reserve(dirfd->get()));
-        } else if (name == "portauth.conf") {
-            PA_TRY(load_conf(rootfd.get()));
-        } else if (name == "README" || name == "README.md") {
-            auto file = open_file(rootfd.get(), name, name, false);
-            if (!file) return file.error();
-        } else if (name.starts_with(".portauth-new.")) {
-            return at(name, "a temporary file left by an interrupted edit; remove it");
-        } else {
-            return at(name, "not a policy entry: the policy dir holds byport, byaddr, byuid, reserve, portauth.conf and README");
+        switch (*entry) {
+            case PolicyDirEntry::byport:
+            case PolicyDirEntry::byaddr:
+            case PolicyDirEntry::byuid:
+            case PolicyDirEntry::reserve: {
+                auto dirfd = open_dir(rootfd.get(), name, name);
+                if (!dirfd) return dirfd.error();
+                if (*entry == PolicyDirEntry::byport) PA_TRY(load_byport(dirfd->get()));
+                if (*entry == PolicyDirEntry::byaddr) PA_TRY(load_byaddr(dirfd->get()));
+                if (*entry == PolicyDirEntry::byuid) PA_TRY(load_byuid(dirfd->get()));
+                if (*entry == PolicyDirEntry::reserve) PA_TRY(load_reserve(dirfd->get()));
+                break;
+            }
+            case PolicyDirEntry::conf: PA_TRY(load_conf(rootfd.get())); break;
+            case PolicyDirEntry::readme: {
+                auto file = open_file(rootfd.get(), name, name, false);
+                if (!file) return file.error();
+                break;
+            }
         }
     }
 
@@ -812,7 +446,7 @@ Result<std::string> absolute_root(const std::string& dir) {
         return std::string(buf);
     }
     if (!realpath(parent.c_str(), buf)) return sys_error("cannot open policy dir '" + dir + "'");
-    return join(buf, base);
+    return join_path(buf, base);
 }
 
 }  // namespace
@@ -833,7 +467,7 @@ Status check_reservation_overlaps(const std::string& root, const std::vector<Res
             const uint16_t lo = r->port_min, hi = std::min(r->port_max, widest->port_max);
             const std::string ports = lo == hi ? "port " + std::to_string(lo) : "ports " + std::to_string(lo) + "-" + std::to_string(hi);
             const std::string where = r->addr ? "on " + r->addr->str() : "on every address";
-            return logic_error(join(root, r->origin.file) + " overlaps " + join(root, widest->origin.file) + ": both reserve " +
+            return logic_error(join_path(root, r->origin.file) + " overlaps " + join_path(root, widest->origin.file) + ": both reserve " +
                                proto_name(r->proto) + " " + ports + " " + where + "; remove one or narrow its range");
         }
         if (!widest || widest->proto != r->proto || widest->addr != r->addr || r->port_max > widest->port_max) widest = r;
@@ -877,10 +511,10 @@ Policy merge_policies(Policy upper, Policy lower, const std::string& lower_root)
     // a kept entry is renamed to its absolute path.
     const auto keep = [&](Origin& origin) {
         if (upper_files.count(origin.file)) {
-            shadowed.insert(join(lower_root, origin.file));
+            shadowed.insert(join_path(lower_root, origin.file));
             return false;
         }
-        origin.file = join(lower_root, origin.file);
+        origin.file = join_path(lower_root, origin.file);
         return true;
     };
     for (auto& g : lower.port_grants)

@@ -16,6 +16,12 @@
 // setfacl) costs that entry alone: it is loaded in its closed form and
 // listed in Policy.disabled (model.hpp, DisabledEntry; tree.cpp admit_entry).
 //
+// What is parsed is parsed by pure functions, each in its own file and
+// fuzzed on its own: entry names by leaf_names.hpp, byuid lines by
+// byuid_grammar.hpp, portauth.conf by conf_grammar.hpp, an entry's ACL
+// (read by acl_reader.hpp) into its AccessSpec. The loader (tree.cpp) walks
+// the tree, makes the hygiene checks and assembles the Policy.
+//
 // One policy from two trees (PolicySources): the policy dir and, under it,
 // authbind's own tree (/etc/authbind), read with the same rules. Grants are
 // the union of both, as if the two directories were one: where both hold an
@@ -33,16 +39,10 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "policy/limits.hpp"
 #include "policy/model.hpp"
 
 namespace portauth {
-
-// Limits on what the tree may hold; exceeding one is an error naming the file.
-inline constexpr size_t kMaxTreeEntries = 200000;          // files and dirs, all levels
-inline constexpr size_t kMaxUidFileBytes = 1024 * 1024;    // one byuid file
-inline constexpr size_t kMaxUidFileLines = 10000;          // one byuid file
-inline constexpr size_t kMaxLineLength = 512;              // byuid and portauth.conf lines, without '\n'
-inline constexpr size_t kMaxConfBytes = 64 * 1024;         // portauth.conf
 
 // Whose ownership the hygiene checks trust. The tools always use the default
 // (root). Tests running unprivileged, and a user checking a copy of a tree

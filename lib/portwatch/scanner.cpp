@@ -9,12 +9,13 @@
 
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <sstream>
 
 #include "common/fd.hpp"
 #include "common/parse.hpp"
+#include "common/path.hpp"
+#include "common/small_file.hpp"
 #include "engine/engine.hpp"
 #include "engine/portauth-api.h"
 #include "engine/system.hpp"
@@ -111,31 +112,24 @@ std::vector<Squatter> find_squatters(const Policy& policy, const std::vector<Soc
 
 namespace {
 
+// The first `limit` bytes of a /proc file; "" when it cannot be read (the process is gone, or not ours).
 std::string read_small(const std::string& path, size_t limit) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return {};
-    std::string s(limit, '\0');
-    in.read(s.data(), static_cast<std::streamsize>(limit));
-    s.resize(static_cast<size_t>(in.gcount()));
-    return s;
+    auto text = read_small_file(path, limit);
+    return text ? std::move(*text) : std::string();
 }
-
-struct DirCloser {
-    void operator()(DIR* d) const { closedir(d); }
-};
 
 }  // namespace
 
 std::map<uint64_t, std::vector<uint32_t>> pids_for_inodes(const std::set<uint64_t>& inodes, const std::string& proc) {
     std::map<uint64_t, std::vector<uint32_t>> out;
     if (inodes.empty()) return out;
-    std::unique_ptr<DIR, DirCloser> dir(opendir(proc.c_str()));
+    const DirPtr dir(opendir(proc.c_str()));
     if (!dir) return out;
     while (dirent* e = readdir(dir.get())) {
         auto pid = parse_id(e->d_name);
         if (!pid) continue;
         const std::string fd_dir = proc + "/" + e->d_name + "/fd";
-        std::unique_ptr<DIR, DirCloser> fds(opendir(fd_dir.c_str()));
+        const DirPtr fds(opendir(fd_dir.c_str()));
         if (!fds) continue;   // gone, or not ours to read
         size_t found_here = 0;   // once every inode is found in this process, its other fds cannot matter
         while (found_here < inodes.size()) {
@@ -251,7 +245,7 @@ BinderMap open_binders(const std::string& pin_dir) {
 // (the pid may have been reused since /proc was read).
 std::optional<Binder> binder_through_holder(int map_fd, uint32_t pid, uint64_t inode, const std::string& proc) {
     const std::string fd_dir = proc + "/" + std::to_string(pid) + "/fd";
-    std::unique_ptr<DIR, DirCloser> fds(opendir(fd_dir.c_str()));
+    const DirPtr fds(opendir(fd_dir.c_str()));
     if (!fds) return std::nullopt;
     const std::string want = "socket:[" + std::to_string(inode) + "]";
     while (dirent* f = readdir(fds.get())) {

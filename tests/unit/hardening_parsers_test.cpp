@@ -58,6 +58,9 @@ TEST(HardeningReplay, Byuid) {
 TEST(HardeningReplay, Leafnames) {
     EXPECT_GT(replay("fuzz_leafnames", [](const std::string& s) { return portauth_fuzz::check_leafnames(s); }), 0);
 }
+TEST(HardeningReplay, Conf) {
+    EXPECT_GT(replay("fuzz_conf", [](const std::string& s) { return portauth_fuzz::check_conf(s); }), 0);
+}
 TEST(HardeningReplay, Ports) {
     EXPECT_GT(replay("fuzz_ports", [](const std::string& s) { return portauth_fuzz::check_ports(s); }), 0);
 }
@@ -109,18 +112,6 @@ TEST(HardeningParsers, MalformedAddressesAreRefused) {
     EXPECT_FALSE(parse_reserve_spec("tcp/80@0.0.0.0"));
     EXPECT_FALSE(parse_reserve_spec("tcp/80@[::]"));
     EXPECT_FALSE(parse_reserve_spec("tcp/80@[::ffff:0.0.0.0]"));
-}
-
-TEST(HardeningParsers, HugeAndOddByuidFilesAreRefusedNamingTheFile) {
-    auto& tree = portauth_fuzz::ScratchTree::get();
-    const std::string path = tree.dir() + "/byuid/1001";
-    std::string big;
-    while (big.size() <= kMaxUidFileBytes) big += "# padding padding padding padding padding padding padding\n";
-    for (const std::string& content : {big, std::string(kMaxLineLength + 1, '1') + "\n", std::string("1.2.3.4,80\0\n", 12)}) {
-        auto p = tree.load_with("byuid/1001", content);
-        ASSERT_FALSE(p);
-        EXPECT_NE(p.error().what.find(path), std::string::npos) << p.error().what;
-    }
 }
 
 // Regression: Address::parse copied the text into a C string for inet_pton,

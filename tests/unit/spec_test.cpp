@@ -3,15 +3,10 @@
 #include <string>
 
 #include "policy/spec.hpp"
+#include "address_literal.hpp"
 
 namespace portauth {
 namespace {
-
-Address addr(const char* text) {
-    auto a = Address::parse(text);
-    EXPECT_TRUE(a.has_value()) << text;
-    return a.value_or(Address{});
-}
 
 // The parse must fail with a message that names the text and contains `what`.
 template <class T>

@@ -5,15 +5,10 @@
 
 #include "policy/tree.hpp"
 #include "policy_fixture.hpp"
+#include "address_literal.hpp"
 
 namespace portauth::testing {
 namespace {
-
-Address addr(const char* text) {
-    auto a = Address::parse(text);
-    EXPECT_TRUE(a.has_value()) << text;
-    return a.value_or(Address{});
-}
 
 using TreeLoad = PolicyTreeTest;
 using TreeByport = PolicyTreeTest;
@@ -387,6 +382,19 @@ TEST_F(TreeByuid, Limits) {
 
     write("byuid/1", std::string("127.0.0.1,80\n\0\n", 15));
     expect_load_error(path("byuid/1") + ":2: contains a NUL byte");
+}
+
+// Moved from hardening_parsers_test.cpp (the fuzz harness no longer keeps a tree).
+TEST_F(TreeByuid, HugeAndOddFilesAreRefusedNamingTheFile) {
+    const std::string file = path("byuid/1001");
+    std::string big;
+    while (big.size() <= kMaxUidFileBytes) big += "# padding padding padding padding padding padding padding\n";
+    for (const std::string& content : {big, std::string(kMaxLineLength + 1, '1') + "\n", std::string("1.2.3.4,80\0\n", 12)}) {
+        write("byuid/1001", content);
+        auto p = load();
+        ASSERT_FALSE(p);
+        EXPECT_NE(p.error().what.find(file), std::string::npos) << p.error().what;
+    }
 }
 
 TEST_F(TreeReserve, EveryForm) {
