@@ -12,6 +12,10 @@ namespace portauth {
 // past `max` or any stray character. "0" is accepted, "" is not.
 std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t max);
 
+// Hexadecimal digits only (0-9, a-f, A-F; no "0x", no sign, no spaces);
+// nullopt on overflow past `max` or any stray character. "" is refused.
+std::optional<uint64_t> parse_hex(std::string_view text, uint64_t max);
+
 // A port a user may name: 1..65535. Rejects 0, 65536, "80x", "", "+80", " 80".
 std::optional<uint16_t> parse_port(std::string_view text);
 

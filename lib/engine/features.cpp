@@ -6,11 +6,11 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <utility>
 
+#include "common/proc_status.hpp"
 #include "engine/portauth-api.h"
 #include "engine/system.hpp"
 
@@ -33,14 +33,7 @@ private:
 // CAP_BPF (39, Linux 5.8) or CAP_SYS_ADMIN (21) in the effective set.
 bool may_load_bpf() {
     if (::geteuid() == 0) return true;
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("CapEff:", 0) != 0) continue;
-        const uint64_t eff = std::strtoull(line.c_str() + 7, nullptr, 16);
-        return (eff & (uint64_t{1} << 21)) || (eff & (uint64_t{1} << 39));
-    }
-    return false;
+    return has_effective_capability(21) || has_effective_capability(39);
 }
 
 struct Helper {

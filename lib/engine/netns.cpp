@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 
 #include "common/fd.hpp"
@@ -37,14 +36,6 @@ bool fs_is(const std::string& path, long magic) {
     return ::statfs(path.c_str(), &fs) == 0 && static_cast<long>(fs.f_type) == magic;
 }
 
-bool have_cgroup2_mount(const std::string& proc = "/proc/self") {
-    std::ifstream in(proc + "/mountinfo");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.find(" - cgroup2 ") != std::string::npos) return true;
-    return false;
-}
-
 std::string instead_hint() {
     std::string where = "/run/netns/NAME";
     if (auto ino = current_netns_inode())
@@ -55,7 +46,7 @@ std::string instead_hint() {
 bool g_may_join = false;
 
 Status reach_once() {
-    const bool have_cg = have_cgroup2_mount();
+    const bool have_cg = cgroup2_mounted();
     const bool have_bpf = fs_is("/sys/fs/bpf", BPF_FS_MAGIC);
     if (have_cg && have_bpf) return {};
     if (!g_may_join) return {};
@@ -91,7 +82,7 @@ Status reach_once() {
     if (root && (::fchdir(root.get()) != 0 || ::chroot(".") != 0))
         return Error{errno, seen + " and cannot enter the root of the host's init (" + host + "/root); " + hint};
     if (!had_cwd || ::chdir(cwd) != 0) (void)::chdir("/");
-    if (!have_cgroup2_mount() || !fs_is("/sys/fs/bpf", BPF_FS_MAGIC))
+    if (!cgroup2_mounted() || !fs_is("/sys/fs/bpf", BPF_FS_MAGIC))
         return logic_error(seen + ", and the host's mount namespace lacks it too; mount bpffs on /sys/fs/bpf and cgroup2 there, or " +
                            hint);
     return {};

@@ -11,7 +11,6 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <vector>
 
@@ -19,6 +18,7 @@
 #include "common/fd.hpp"
 #include "common/parse.hpp"
 #include "common/small_file.hpp"
+#include "common/text.hpp"
 #include "engine/netns.hpp"
 
 #ifndef SO_NETNS_COOKIE
@@ -49,15 +49,20 @@ std::string unescape_mountinfo(const std::string& s) {
 // What the /proc files read here hold fits easily (ip_local_reserved_ports
 // at its longest, every other port reserved, is about 190 KiB).
 constexpr size_t kMaxProcFileBytes = 1024 * 1024;
+// A host with tens of thousands of mounts has a mountinfo of a few MiB.
+constexpr size_t kMaxMountinfoBytes = 64 * 1024 * 1024;
 
 }  // namespace
 
 namespace {
 
-// Each mount in /proc/self/mountinfo: its mount point (unescaped) and file system type.
+// Each mount in /proc/self/mountinfo: its mount point (unescaped) and file
+// system type. An unreadable file is no mounts (the callers say what is missing).
 template <typename Visit>
 void for_each_mount(Visit visit) {
-    std::ifstream in("/proc/self/mountinfo");
+    auto text = read_small_file("/proc/self/mountinfo", kMaxMountinfoBytes);
+    if (!text) return;
+    std::istringstream in(*text);
     std::string line;
     while (std::getline(in, line)) {
         std::istringstream ls(line);
@@ -80,6 +85,8 @@ std::string scan_cgroup2_mounts() {
 }
 
 }  // namespace
+
+bool cgroup2_mounted() { return !scan_cgroup2_mounts().empty(); }
 
 Result<std::string> find_cgroup2_mount() {
     std::string best = scan_cgroup2_mounts();
@@ -254,10 +261,10 @@ Status write_reserved_ports(const std::set<uint16_t>& ports) {
 }
 
 uint32_t unprivileged_port_start() {
-    std::ifstream in("/proc/sys/net/ipv4/ip_unprivileged_port_start");
-    uint32_t v = 1024;
-    if (in >> v) return v;
-    return 1024;
+    auto text = read_small_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", 64);
+    if (!text) return 1024;
+    const auto v = parse_decimal(trim_blanks(std::string_view(*text).substr(0, text->find('\n'))), 65536);
+    return v ? static_cast<uint32_t>(*v) : 1024;
 }
 
 std::string runtime_dir() {
@@ -287,8 +294,9 @@ Status write_state(const EnforcementState& st) {
 
 Result<EnforcementState> read_state(const std::string& pin_dir) {
     const std::string path = state_file_for(pin_dir);
-    std::ifstream in(path);
-    if (!in) return sys_error("cannot read '" + path + "'");
+    auto text = read_small_file(path, kMaxProcFileBytes);
+    if (!text) return text.error();
+    std::istringstream in(*text);
     EnforcementState st;
     std::string line;
     while (std::getline(in, line)) {

@@ -14,6 +14,8 @@ namespace portauth {
 // The cgroup v2 mount point from /proc/self/mountinfo (unified or hybrid
 // layouts: /sys/fs/cgroup or /sys/fs/cgroup/unified).
 Result<std::string> find_cgroup2_mount();
+// Whether this mount namespace has a cgroup v2 hierarchy mounted (no attempt to reach the host's).
+bool cgroup2_mounted();
 
 // `dir` is a directory on a cgroup v2 file system (statfs: CGROUP2_SUPER_MAGIC).
 // Else an error that says what it is on and where the v2 hierarchy is:

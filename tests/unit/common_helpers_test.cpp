@@ -8,7 +8,9 @@
 #include <string>
 
 #include "common/fd.hpp"
+#include "common/parse.hpp"
 #include "common/path.hpp"
+#include "common/proc_status.hpp"
 #include "common/small_file.hpp"
 #include "common/text.hpp"
 
@@ -63,6 +65,32 @@ TEST_F(SmallFile, ErrorsCarryErrnoAndPath) {
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().err, EBADF);
     EXPECT_EQ(bad.error().what, "cannot read '/x'");
+}
+
+// Hex from /proc files goes through the same kind of checked parser as decimal: no strtoull.
+TEST(CommonParse, HexIsCheckedLikeDecimal) {
+    EXPECT_EQ(parse_hex("0", UINT64_MAX), 0u);
+    EXPECT_EQ(parse_hex("000001ffffffffff", UINT64_MAX), 0x1ffffffffffULL);
+    EXPECT_EQ(parse_hex("ffffffffffffffff", UINT64_MAX), UINT64_MAX);
+    EXPECT_EQ(parse_hex("1ffffffffffffffff", UINT64_MAX), std::nullopt) << "past 64 bits";
+    EXPECT_EQ(parse_hex("100", 0xff), std::nullopt);
+    EXPECT_EQ(parse_hex("Ab", 0xff), 0xabu);
+    for (const char* bad : {"", "0x10", "-1", " 1", "1 ", "g", "12\n"}) EXPECT_EQ(parse_hex(bad, UINT64_MAX), std::nullopt) << bad;
+}
+
+TEST_F(SmallFile, EffectiveCapabilitiesFromAStatusFile) {
+    auto write = [&](const std::string& text) { std::ofstream(path_, std::ios::binary | std::ios::trunc) << text; };
+    write("Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t0000000000000400\nCapBnd:\t000001ffffffffff\n");
+    EXPECT_EQ(effective_capabilities(path_), 0x400u);
+    EXPECT_TRUE(has_effective_capability(10, path_)) << "CAP_NET_BIND_SERVICE";
+    EXPECT_FALSE(has_effective_capability(21, path_));
+    EXPECT_FALSE(has_effective_capability(64, path_));
+    write("CapEff:\t0000000000000400x\n");
+    EXPECT_EQ(effective_capabilities(path_), std::nullopt) << "trailing junk is no number";
+    write("Name:\tCapEff:\nCapBnd:\tffffffffffffffff\n");
+    EXPECT_EQ(effective_capabilities(path_), std::nullopt) << "no CapEff line";
+    EXPECT_EQ(effective_capabilities(path_ + "-missing"), std::nullopt);
+    EXPECT_TRUE(effective_capabilities().has_value()) << "this process's own";
 }
 
 }  // namespace

@@ -1,12 +1,11 @@
 #include <unistd.h>
 
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "commands.hpp"
 #include "common/json.hpp"
 #include "common/parse.hpp"
+#include "common/proc_status.hpp"
 #include "common/term.hpp"
 #include "engine/engine.hpp"
 #include "engine/last_good.hpp"
@@ -20,18 +19,7 @@ namespace portauth::cli {
 
 namespace {
 
-bool self_has_cap_net_bind_service() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("CapEff:", 0) != 0) continue;
-        std::istringstream ss(line.substr(7));
-        unsigned long long caps = 0;
-        ss >> std::hex >> caps;
-        return caps & (1ULL << 10);   // CAP_NET_BIND_SERVICE
-    }
-    return false;
-}
+bool self_has_cap_net_bind_service() { return has_effective_capability(10); }   // CAP_NET_BIND_SERVICE
 
 struct Who {
     Credentials creds;
