@@ -20,8 +20,8 @@ std::optional<uint64_t> parse_hex(std::string_view text, uint64_t max) {
     for (char c : text) {
         uint64_t digit = 0;
         if (c >= '0' && c <= '9') digit = static_cast<uint64_t>(c - '0');
-        else if (c >= 'a' && c <= 'f') digit = static_cast<uint64_t>(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') digit = static_cast<uint64_t>(c - 'A' + 10);
+        else if (c >= 'a' && c <= 'f') digit = static_cast<uint64_t>(c - 'a') + 10;
+        else if (c >= 'A' && c <= 'F') digit = static_cast<uint64_t>(c - 'A') + 10;
         else return std::nullopt;
         if (digit > max || value > (max - digit) / 16) return std::nullopt;
         value = value * 16 + digit;

@@ -17,8 +17,7 @@ Who from_principal(const Principal& p, Who::Via via) {
 
 std::string Who::text() const {
     if (kind == Kind::everyone) return "everyone";
-    const std::string principal =
-        format_principal(Principal{kind == Kind::group ? Principal::Kind::group : Principal::Kind::user, id, name});
+    std::string principal = format_principal(Principal{kind == Kind::group ? Principal::Kind::group : Principal::Kind::user, id, name});
     if (via == Via::owner) return "owner " + principal;
     if (via == Via::group) return "group " + principal;
     return principal;
