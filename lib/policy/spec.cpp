@@ -65,11 +65,11 @@ Result<Address> parse_spec_address(std::string_view whole, std::string_view text
     return *a;
 }
 
-std::string port_range_str(uint16_t lo, uint16_t hi) {
+}  // namespace
+
+std::string format_port_range(uint16_t lo, uint16_t hi) {
     return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi);
 }
-
-}  // namespace
 
 Result<ReserveSpec> parse_reserve_spec(std::string_view text) {
     ReserveSpec spec;
@@ -97,7 +97,7 @@ Result<ReserveSpec> parse_reserve_spec(std::string_view text) {
 }
 
 std::string format_reserve_spec(const ReserveSpec& spec) {
-    std::string out = std::string(proto_name(spec.proto)) + "/" + port_range_str(spec.port_min, spec.port_max);
+    std::string out = std::string(proto_name(spec.proto)) + "/" + format_port_range(spec.port_min, spec.port_max);
     if (spec.addr) out += "@" + spec.addr->str_bracketed();
     return out;
 }

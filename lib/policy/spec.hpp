@@ -29,6 +29,8 @@ Result<ReserveSpec> parse_reserve_spec(std::string_view text);
 // spelling the loader accepts: "reserve/udp/5060", "reserve/tcp/6000-6099",
 // "reserve/udp/5060@127.0.0.1", "reserve/tcp/443@[2001:db8::1]".
 std::string reserve_entry_path(const ReserveSpec& spec);
+// "80", "6000-6099": a port, or a range as the specs and entry names spell it.
+std::string format_port_range(uint16_t lo, uint16_t hi);
 // "udp/5060@127.0.0.1" - parse_reserve_spec reads it back.
 std::string format_reserve_spec(const ReserveSpec& spec);
 

@@ -10,6 +10,7 @@
 #include "common/escape.hpp"
 #include "engine/engine.hpp"
 #include "policy/model.hpp"
+#include "policy/spec.hpp"
 
 namespace portauth::watch {
 
@@ -44,7 +45,6 @@ std::string seconds(double s) {
     return buf;
 }
 
-std::string port_text(uint16_t lo, uint16_t hi) { return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi); }
 
 struct EntryLabels {
     std::string proto, port;
@@ -56,11 +56,11 @@ std::map<std::string, EntryLabels> entry_labels(const Policy& p) {
     auto put = [&](const Origin& o, std::string proto, std::string port) {
         out.emplace(o.str().substr(0, PA_RULE_NAME_LEN - 1), EntryLabels{std::move(proto), std::move(port)});
     };
-    for (const auto& r : p.reservations) put(r.origin, proto_name(r.proto), port_text(r.port_min, r.port_max));
+    for (const auto& r : p.reservations) put(r.origin, proto_name(r.proto), format_port_range(r.port_min, r.port_max));
     for (const auto& g : p.port_grants) put(g.origin, "any", std::to_string(g.port));
     for (const auto& g : p.addr_grants) put(g.origin, "any", std::to_string(g.port));
     for (const auto& f : p.uid_grants)
-        for (const auto& l : f.lines) put(l.origin, "any", port_text(l.port_min, l.port_max));
+        for (const auto& l : f.lines) put(l.origin, "any", format_port_range(l.port_min, l.port_max));
     return out;
 }
 

@@ -21,18 +21,4 @@ Result<WatchedPolicy> load_watched_policy(const std::string& policy_dir, const s
     return w;
 }
 
-EnforcementFacts enforcement_facts(const std::string& pin_dir) {
-    EnforcementFacts f;
-    auto st = engine_status(pin_dir);
-    if (!st) return f;
-    f.active = st->active;
-    f.fallback = st->active && st->fallback;
-    if (st->active) {
-        f.generation = st->generation;
-        f.applied_at = st->applied_at;
-        f.rules = st->rules;
-    }
-    return f;
-}
-
 }  // namespace portauth::watch

@@ -27,15 +27,4 @@ struct WatchedPolicy {
 // The tree's own error when neither can be had.
 Result<WatchedPolicy> load_watched_policy(const std::string& policy_dir, const std::string& pin_dir);
 
-// What the engine at a pin dir says, for the metrics and `check`; unset when
-// it cannot be read (not root, say).
-struct EnforcementFacts {
-    std::optional<bool> active;
-    std::optional<bool> fallback;   // the last good policy stands in for a refused tree
-    uint32_t generation = 0;        // 0: none loaded
-    uint64_t applied_at = 0;        // seconds since the Epoch
-    std::vector<RuleStatus> rules;  // the kernel's allowed/denied counters per entry
-};
-EnforcementFacts enforcement_facts(const std::string& pin_dir);
-
 }  // namespace portauth::watch

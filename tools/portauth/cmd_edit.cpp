@@ -34,8 +34,7 @@ std::vector<JournalField> spec_fields(const GrantSpec& s) {
     return {{"PORTAUTH_ENTRY", grant_entry_path(s)}, {"PORTAUTH_PROTO", "any"}, {"PORTAUTH_PORT", std::to_string(s.port)}};
 }
 std::vector<JournalField> spec_fields(const ReserveSpec& s) {
-    const std::string ports = std::to_string(s.port_min) + (s.port_max != s.port_min ? "-" + std::to_string(s.port_max) : "");
-    return {{"PORTAUTH_ENTRY", reserve_entry_path(s)}, {"PORTAUTH_PROTO", proto_name(s.proto)}, {"PORTAUTH_PORT", ports}};
+    return {{"PORTAUTH_ENTRY", reserve_entry_path(s)}, {"PORTAUTH_PROTO", proto_name(s.proto)}, {"PORTAUTH_PORT", format_port_range(s.port_min, s.port_max)}};
 }
 
 template <class Spec>
@@ -244,9 +243,7 @@ int run_list(const Common& o) {
         for (const auto& line : f.lines) {
             std::string addrs = line.addrs.low == line.addrs.high ? line.addrs.low.str()
                                                                    : line.addrs.low.str() + "-" + line.addrs.high.str();
-            std::string ports = std::to_string(line.port_min) +
-                                (line.port_max != line.port_min ? "-" + std::to_string(line.port_max) : "");
-            rows.push_back({line.origin.str() + " (" + addrs + "," + ports + ")", {user_who(f.uid, Who::Via::byuid)},
+            rows.push_back({line.origin.str() + " (" + addrs + "," + format_port_range(line.port_min, line.port_max) + ")", {user_who(f.uid, Who::Via::byuid)},
                             reason_for(disabled, f.origin), {}, tree_of(*policy, f.origin)});
         }
     const bool merged = !policy->authbind_dir.empty();

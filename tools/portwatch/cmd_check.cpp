@@ -66,7 +66,7 @@ int run_check(const CheckOptions& o) {
                 format_time(watch->last_drop_at) + "): refusals may be missing from the record";
     // What weakens the policy without a squatter: each a WARNING (the admin fixes files).
     std::vector<std::string> policy_warnings;
-    if (enforcement_facts(pin_dir).fallback.value_or(false))
+    if (const auto st = engine_status(pin_dir); st && st->active && st->fallback)
         policy_warnings.push_back("portauth enforces the last good policy as a fallback (the tree was refused at apply)");
     if (watched->tree_refused) policy_warnings.push_back(watched->note);
     if (!policy->disabled.empty()) {
