@@ -833,6 +833,41 @@ TEST_F(PortwatchDatabase, SquatsRefusalsActionsAndDatabaseTroubleAreJournalEntri
     EXPECT_EQ(log_count("squatter: udp/5060@127.0.0.1 uid 51001"), 1u) << slurp(log_);
 }
 
+// The attacker's version of the above: a local user refused on 300 different
+// reserved ports, each a key of its own, so aggregation alone would send 300
+// journal entries. The journal gets at most the budget (100 a minute per kind);
+// the rest is counted in the metrics, and the database still has every row.
+TEST_F(Portwatch, ARefusalFloodOverManyKeysIsCutAtTheJournalBudgetAndCounted) {
+    using fake_journal::of_event;
+    reserve("reserve/tcp/6000-6299");
+    // journald drains its socket as entries come; this test reads at the end, so its
+    // socket must queue the whole budget (the default queue is 10 datagrams). A
+    // sysctl of the sandbox's own network namespace, which goes with it.
+    char own[64] = {}, host[64] = {};
+    ASSERT_GT(::readlink("/proc/self/ns/net", own, sizeof own - 1), 0);
+    const std::string parent = "/proc/" + std::to_string(::getppid()) + "/ns/net";   // ctest's, the host's
+    ASSERT_GT(::readlink(parent.c_str(), host, sizeof host - 1), 0);
+    ASSERT_STRNE(own, host) << "the sysctl must be changed in the sandbox's network namespace only";
+    std::ofstream("/proc/sys/net/unix/max_dgram_qlen") << "1000\n";
+    ASSERT_EQ(sandbox::slurp("/proc/sys/net/unix/max_dgram_qlen"), "1000\n");
+    fake_journal::FakeJournal journal(box_->journal_socket());
+    auto applied = box_->apply();
+    ASSERT_EQ(applied.status, 0) << applied.err;
+    const std::string metrics = box_->tmp() + "/metrics.prom";
+    daemon_start({"--interval", "0.3", "--metrics-file", metrics});
+    ASSERT_TRUE(wait_for([&] { return slurp(log_).find("recording refused binds") != std::string::npos; }, 5s)) << slurp(log_);
+    (void)journal.take();
+    for (uint16_t port = 6000; port < 6300; ++port) ASSERT_EQ(box_->bind({51001, 51001, {}}, "tcp", "127.0.0.1", port), EACCES) << port;
+    ASSERT_TRUE(wait_for([&] {
+        return slurp(metrics).find("portwatch_log_events_suppressed_total{event=\"bind-refused\"} 200\n") != std::string::npos;
+    }, 10s)) << slurp(metrics);
+    EXPECT_EQ(daemon_stop(SIGTERM), 0);
+    const auto got = journal.take();
+    EXPECT_EQ(of_event(got, "bind-refused").size(), 100u) << "the budget, not one entry per key";
+    EXPECT_EQ(count(report_json({"--kind", "refused"}), "\"kind\":\"refused\""), 300u) << "the record keeps every key";
+    EXPECT_EQ(count(slurp(log_), "refused bind: "), 100u) << "stderr keeps to the same budget";
+}
+
 // The same through the machine's journal, read with journalctl -o json, where one runs.
 TEST_F(Portwatch, ASquatReachesTheRealJournal) {
     if (::access("/run/systemd/journal/socket", W_OK) != 0 || sandbox::run({"/bin/sh", "-c", "command -v journalctl"}).status != 0)
